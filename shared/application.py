@@ -1,0 +1,183 @@
+"""The Customers application: executes commands against customer streams, in batches.
+
+A batch of commands (from concurrent HTTP requests, or one Kafka poll) is applied to
+the aggregates it touches and saved in ONE transaction, together with the answers
+to idempotent commands and the new stream heads. If another writer got there first
+(a version conflict or a duplicate idempotency key), every command of the batch is
+retried on its own, so one conflict never loses or doubles another command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+from psycopg.types.json import Jsonb
+
+from shared.commands import HANDLERS, Command, RegisterCustomer
+from shared.domain.customer import CommandContext, Customer
+from shared.domain.errors import (
+    AlreadyExistsError, DomainError, IdempotencyKeyReusedError, NotFoundError, VersionConflictError,
+)
+from shared.events import Actor
+from shared.persistence import CustomerEventRecorder, PydanticMapper
+from shared.process import ProcessDefinition
+
+MAX_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A command plus who sent it, when it happened, and how to make it safe to retry."""
+
+    command: Command
+    customer_id: UUID | None  # None only to register a customer under a new id
+    actor: Actor
+    occurred_at: datetime | None = None
+    idempotency_key: str | None = None
+    expected_version: int | None = None
+
+    def request_hash(self) -> str:
+        text = f"{self.command.name}|{self.customer_id}|{self.command.model_dump_json()}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Outcome:
+    """What a successful command appended, as answered to the client (and replayed on retry)."""
+
+    customer_id: str
+    stream_version: int
+    events: list[dict[str, Any]]
+    created: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+    def as_response(self) -> dict[str, Any]:
+        return {"customer_id": self.customer_id, "stream_version": self.stream_version,
+                "events": self.events, "created": self.created}
+
+
+Result = Outcome | DomainError
+
+
+class Customers(Application[UUID]):
+    name = "Customers"
+    snapshotting_projectors = {Customer: Customer.project}  # noqa: RUF012
+
+    def __init__(self, process: ProcessDefinition, env: dict[str, str] | None = None,
+                 snapshot_interval: int = 100) -> None:
+        self.process = process
+        self.snapshotting_intervals = {Customer: snapshot_interval} if snapshot_interval else {}
+        env = {"IS_SNAPSHOTTING_ENABLED": "y" if snapshot_interval else "n",
+               "APPLICATION_RECORDER_TOPIC": get_topic(CustomerEventRecorder), **(env or {})}
+        super().__init__(env)
+
+    def construct_mapper(self) -> PydanticMapper:
+        return PydanticMapper()
+
+    @property
+    def event_recorder(self) -> CustomerEventRecorder:
+        assert isinstance(self.recorder, CustomerEventRecorder)
+        return self.recorder
+
+    def get_customer(self, customer_id: UUID, version: int | None = None) -> Customer:
+        try:
+            return self.repository.get(customer_id, version=version, projector_func=Customer.project)
+        except AggregateNotFoundError:
+            raise NotFoundError("customer", customer_id) from None
+
+    def execute(self, envelopes: Sequence[Envelope]) -> list[Result]:
+        """Execute a batch in one transaction; fall back to one by one on a write conflict."""
+        try:
+            return self._execute_batch(envelopes)
+        except IntegrityError:
+            return [self._execute_alone(envelope) for envelope in envelopes]
+
+    def _execute_alone(self, envelope: Envelope) -> Result:
+        for _ in range(MAX_RETRIES):
+            try:
+                return self._execute_batch([envelope])[0]
+            except IntegrityError:
+                continue
+        return VersionConflictError(-1, -1)  # pragma: no cover - only under a pathological write storm
+
+    def _execute_batch(self, envelopes: Sequence[Envelope]) -> list[Result]:
+        results: list[Result | None] = [None] * len(envelopes)
+        earlier = self.event_recorder.command_results([e.idempotency_key for e in envelopes if e.idempotency_key])
+        customers: dict[UUID, Customer | None] = {}
+        first_with_key: dict[str, int] = {}
+        answers: list[tuple[str, UUID, str, Jsonb]] = []
+        for i, envelope in enumerate(envelopes):
+            key = envelope.idempotency_key
+            if key in earlier or key in first_with_key:
+                continue  # answered below, from the first answer
+            if key:
+                first_with_key[key] = i
+            results[i] = outcome = self._apply(envelope, customers)
+            if key and isinstance(outcome, Outcome):
+                answers.append((key, UUID(outcome.customer_id), envelope.request_hash(),
+                                Jsonb(outcome.as_response())))
+        touched = [c for c in customers.values() if c is not None and c._pending_events]
+        if touched:
+            self.save(*touched, command_results=answers,
+                      stream_heads=[(c.id, c.version, c.state.head_hash) for c in touched])
+        fresh = {k: (envelopes[i].request_hash(), results[i]) for k, i in first_with_key.items()}
+        for i, envelope in enumerate(envelopes):
+            if results[i] is None:
+                results[i] = _replay(envelope, *(earlier.get(envelope.idempotency_key) or fresh[envelope.idempotency_key]))
+        return results  # type: ignore[return-value]
+
+    def _apply(self, envelope: Envelope, customers: dict[UUID, Customer | None]) -> Result:
+        ctx = CommandContext(self.process, envelope.actor, envelope.occurred_at, envelope.idempotency_key)
+        try:
+            if isinstance(envelope.command, RegisterCustomer):
+                customer_id = envelope.customer_id or uuid4()
+                if self._load(customer_id, customers, must_exist=False) is not None:
+                    raise AlreadyExistsError(f"customer {customer_id} is already registered")
+                customer = customers[customer_id] = Customer.register(customer_id, envelope.command.details, ctx)
+                created: dict[str, Any] | None = {"customer_id": customer_id}
+                before = 0
+            else:
+                customer = self._load(envelope.customer_id, customers, must_exist=True)
+                if envelope.expected_version is not None and envelope.expected_version != customer.version:
+                    raise VersionConflictError(envelope.expected_version, customer.version)
+                before = len(customer._pending_events)
+                created = HANDLERS[type(envelope.command)](customer, envelope.command, ctx)
+        except DomainError as error:
+            return error
+        new_events = customer._pending_events[before:]
+        return Outcome(
+            customer_id=str(customer.id), stream_version=customer.version,
+            events=[{"event_id": str(e.event_id), "type": type(e).__name__, "stream_version": e.originator_version}
+                    for e in new_events],
+            created={k: str(v) for k, v in (created or {}).items()},
+        )
+
+    def _load(self, customer_id: UUID, customers: dict[UUID, Customer | None], must_exist: bool) -> Customer | None:
+        if customer_id not in customers:
+            try:
+                customers[customer_id] = self.get_customer(customer_id)
+            except NotFoundError:
+                customers[customer_id] = None
+        if customers[customer_id] is None and must_exist:
+            raise NotFoundError("customer", customer_id)
+        return customers[customer_id]
+
+
+def _replay(envelope: Envelope, request_hash: str, answer: Any) -> Result:
+    """The first answer given under this idempotency key, or an error if the request differs."""
+    if request_hash != envelope.request_hash():
+        return IdempotencyKeyReusedError(
+            f"idempotency key '{envelope.idempotency_key}' was used before for a different request")
+    if isinstance(answer, DomainError):
+        return answer
+    if isinstance(answer, Outcome):
+        return Outcome(**{**answer.__dict__, "replayed": True})
+    return Outcome(**answer, replayed=True)

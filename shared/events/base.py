@@ -1,0 +1,105 @@
+"""What every customer event carries, whatever happened.
+
+Each event is a frozen pydantic model stored in its customer's stream (the stream id
+is the customer id, the stream version is the event's position in it). The event
+knows how to hash itself: its canonical JSON is exactly the bytes the event store
+keeps, and the next event in the stream records that hash as ``prev_hash``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+from uuid import UUID, uuid4
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+Department = Literal["sales", "cs", "support", "tech"]
+
+GENESIS_HASH = "0" * 64
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(Frozen):
+    """Who did it: the user, their team, department and site."""
+
+    user: str = Field(min_length=1, examples=["tanaka"])
+    team: str | None = Field(default=None, examples=["本社営業1課"])
+    department: Department = Field(examples=["sales"])
+    site: str | None = Field(default=None, examples=["東京本社"])
+
+
+class Selection(Frozen):
+    """A select field's chosen option id plus a free-text note for nuance."""
+
+    choice: str = Field(min_length=1, examples=["considering"])
+    note: str = Field(default="", examples=["価格よりも導入支援を重視"])
+
+
+def canonical_json(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)
+
+
+def stored_hash(topic: str, state: bytes) -> str:
+    """The chain hash of one stored event: its type and its exact stored bytes."""
+    return hashlib.sha256(topic.encode() + b"\n" + state).hexdigest()
+
+
+class CustomerEvent(Frozen):
+    """Base of every event in a customer's stream."""
+
+    schema_version: ClassVar[int] = 1
+    class_version: ClassVar[int] = 1  # the name eventsourcing's upcasting reads
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime  # when the event store recorded it
+    event_id: UUID = Field(default_factory=uuid4)
+    occurred_at: datetime  # when it happened, as the emitting app says
+    actor: Actor
+    idempotency_key: str | None = None
+    prev_hash: str
+
+    _stored: bytes | None = PrivateAttr(default=None)
+
+    # eventsourcing reads the schema version from ``class_version``.
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.class_version = cls.schema_version
+
+    @property
+    def customer_id(self) -> UUID:
+        return self.originator_id
+
+    @property
+    def stream_version(self) -> int:
+        return self.originator_version
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.timestamp
+
+    @classmethod
+    def topic(cls) -> str:
+        return f"{cls.__module__}:{cls.__qualname__}"
+
+    def stored_state(self) -> bytes:
+        """The bytes the event store keeps for this event (computed once)."""
+        if self._stored is None:
+            state = self.model_dump(mode="json")
+            if self.schema_version > 1:
+                state["class_version"] = self.schema_version
+            self._stored = canonical_json(state)
+        return self._stored
+
+    def remember_stored_state(self, state: bytes) -> None:
+        """Keep the bytes this event was read from, so its hash is of what is stored."""
+        self._stored = state
+
+    def hash(self) -> str:
+        return stored_hash(self.topic(), self.stored_state())

@@ -1,0 +1,63 @@
+"""Events from customer success and support: onboarding, satisfaction, tickets."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.events.base import CustomerEvent, Frozen
+
+
+class OnboardingProgress(Frozen):
+    deal_id: UUID | None = None
+    progress_percent: int = Field(ge=0, le=100, examples=[40])
+    status: str = Field(default="", max_length=200, examples=["初期設定完了"])
+    support_contacts_communicated: bool = False
+    note: str = Field(default="", max_length=4000)
+
+
+class OnboardingProgressRecorded(CustomerEvent, OnboardingProgress):
+    pass
+
+
+class SatisfactionDetails(Frozen):
+    deal_id: UUID | None = None
+    score: int = Field(ge=1, le=5, examples=[4])
+    method: Literal["survey", "interview", "other"] = "survey"
+    comment: str = Field(default="", max_length=4000)
+
+
+class SatisfactionRecorded(CustomerEvent, SatisfactionDetails):
+    pass
+
+
+class TicketDetails(Frozen):
+    title: str = Field(min_length=1, max_length=200, examples=["ログインできない"])
+    description: str = Field(default="", max_length=8000)
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    category: str = Field(default="general", max_length=100)
+    contact_id: UUID | None = None
+    deal_id: UUID | None = None
+
+
+class TicketOpened(CustomerEvent, TicketDetails):
+    ticket_id: UUID
+
+
+class TicketUpdate(Frozen):
+    status: Literal["open", "in_progress", "waiting_customer"] = Field(examples=["in_progress"])
+    note: str = Field(default="", max_length=4000)
+
+
+class TicketUpdated(CustomerEvent, TicketUpdate):
+    ticket_id: UUID
+
+
+class TicketResolution(Frozen):
+    resolution: str = Field(min_length=1, max_length=4000, examples=["パスワード再設定で解決"])
+
+
+class TicketResolved(CustomerEvent, TicketResolution):
+    ticket_id: UUID

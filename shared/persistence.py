@@ -1,0 +1,101 @@
+"""How customer events are stored: a pydantic mapper and a recorder with two side tables.
+
+The mapper stores each event as its canonical JSON (the bytes its hash covers) and
+upcasts old schema versions when reading. The recorder writes, in the same
+transaction as the events, the answer to each idempotent command and the head
+(version and hash) of each stream it appended to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import get_topic, resolve_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from shared.events.base import CustomerEvent, canonical_json
+
+
+class UnusedTranscoder(Transcoder):
+    """The mapper encodes JSON itself; eventsourcing still wants a transcoder object."""
+
+    def encode(self, obj: Any) -> bytes:
+        return canonical_json(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+class PydanticMapper(Mapper):
+    def __init__(self) -> None:
+        super().__init__(transcoder=UnusedTranscoder())
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        if isinstance(domain_event, CustomerEvent):
+            state = domain_event.stored_state()
+        else:
+            state = canonical_json(domain_event.model_dump(mode="json"))
+        return StoredEvent(originator_id=domain_event.originator_id,
+                           originator_version=domain_event.originator_version,
+                           topic=get_topic(type(domain_event)), state=state)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = resolve_topic(stored_event.topic)
+        stored = bytes(stored_event.state)
+        data = orjson.loads(stored)
+        version = data.pop("class_version", 1)
+        while version < getattr(cls, "class_version", 1):
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(data)
+            version += 1
+        event = cls.model_validate(data)
+        if isinstance(event, CustomerEvent):
+            event.remember_stored_state(stored)
+        return event
+
+
+class CustomerEventRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        self.command_results_table = SQL("{0}.command_results").format(schema)
+        self.stream_heads_table = SQL("{0}.stream_heads").format(schema)
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {0} (idempotency_key text PRIMARY KEY, customer_id uuid NOT NULL, "
+                "request_hash text NOT NULL, response jsonb NOT NULL, "
+                "recorded_at timestamptz NOT NULL DEFAULT now())").format(self.command_results_table),
+            SQL("CREATE TABLE IF NOT EXISTS {0} (customer_id uuid PRIMARY KEY, version bigint NOT NULL, "
+                "head_hash text NOT NULL)").format(self.stream_heads_table),
+        ]
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # Sorted, so concurrent batches take row locks in one order and cannot deadlock.
+        if results := sorted(kwargs.get("command_results", ())):
+            curs.executemany(SQL("INSERT INTO {0} (idempotency_key, customer_id, request_hash, response) "
+                                 "VALUES (%s, %s, %s, %s)").format(self.command_results_table), results)
+        if heads := sorted(kwargs.get("stream_heads", ())):
+            curs.executemany(SQL("INSERT INTO {0} (customer_id, version, head_hash) VALUES (%s, %s, %s) "
+                                 "ON CONFLICT (customer_id) DO UPDATE SET version = EXCLUDED.version, "
+                                 "head_hash = EXCLUDED.head_hash").format(self.stream_heads_table), heads)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def command_results(self, keys: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        """Earlier answers to idempotent commands: key -> (request hash, response)."""
+        if not keys:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT idempotency_key, request_hash, response FROM {0} "
+                             "WHERE idempotency_key = ANY(%s)").format(self.command_results_table), (list(keys),))
+            return {row["idempotency_key"]: (row["request_hash"], row["response"]) for row in curs.fetchall()}
+
+    def stream_head(self, customer_id: Any) -> tuple[int, str] | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT version, head_hash FROM {0} WHERE customer_id = %s").format(
+                self.stream_heads_table), (customer_id,))
+            row = curs.fetchone()
+            return (row["version"], row["head_hash"]) if row else None

@@ -1,0 +1,25 @@
+"""All settings in one place, read from the environment (or a .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset starts an embedded server under data_dir")
+    data_dir: Path = Field(default=Path(".data"), description="where embedded servers keep their data")
+    process_definition: Path | None = Field(
+        default=None, description="the company's sales process YAML; unset uses the packaged default")
+    snapshot_interval: int = Field(default=100, ge=0, description="snapshot a customer every N events (0: never)")
+    write_batch_size: int = Field(default=500, ge=1, description="most commands saved in one transaction")
+    postgres_pool_size: int = Field(default=8, ge=1)
+    postgres_lock_timeout: int = Field(default=5, ge=1, description="seconds to wait for the event table lock")
+    postgres_idle_in_transaction_timeout: int = Field(default=10, ge=1)
+    command_host: str = "127.0.0.1"
+    command_port: int = 8000
