@@ -122,11 +122,12 @@ class Customer:
         self._known_deal(details.deal_id)
         self._trigger(ev.LeadSourceRecorded, ctx, details)
 
-    def open_deal(self, details: BaseModel, ctx: CommandContext) -> UUID:
+    def open_deal(self, details: Any, ctx: CommandContext) -> UUID:
+        """Open a deal at the process's first stage; team and site default to the actor's."""
         first = ctx.process.first_stage()
         deal_id = uuid4()
-        self._trigger(ev.DealOpened, ctx, details, deal_id=deal_id,
-                      phase=ctx.process.phase_of(first.id).id, stage=first.id)
+        self._trigger(ev.DealOpened, ctx, details, deal_id=deal_id, phase=ctx.process.phase_of(first.id).id,
+                      stage=first.id, team=details.team or ctx.actor.team, site=details.site or ctx.actor.site)
         return deal_id
 
     def record_onboarding(self, details: Any, ctx: CommandContext) -> None:

@@ -1,0 +1,51 @@
+"""Composition root of the command API: settings -> Customers -> writer -> routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.command.errors import install_error_handlers
+from services.command.routes import customers as customer_routes, deals, sales_activity, tickets
+from services.command.writer import BatchingWriter
+from shared.application import Customers
+from shared.bootstrap import build_customers
+from shared.settings import Settings
+
+DESCRIPTION = """
+Writes customer events: one stream per customer, the standard sales process enforced.
+
+* Every command body names its `actor` (user, team, department: sales / cs / support / tech, site)
+  and may give `occurred_at` (when it happened; default: when recorded).
+* `Idempotency-Key`: a retry with the same key appends nothing and answers as the first time.
+* `If-Match: "7"` (or `expected_version` in the body): refused with 409 unless the stream is at 7.
+* Every 4xx body has one shape (`ErrorBody`): `code`, `message`, and the field or unmet criteria.
+"""
+
+
+def create_app(settings: Settings | None = None, customers: Customers | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.customers = customers or build_customers(settings)
+        app.state.writer = BatchingWriter(app.state.customers, settings.write_batch_size)
+        app.state.writer.start()
+        yield
+        await app.state.writer.stop()
+        if customers is None:
+            app.state.customers.close()
+
+    app = FastAPI(title="customer-timeline command API", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    install_error_handlers(app)
+    for module in (customer_routes, deals, sales_activity, tickets):
+        app.include_router(module.router)
+
+    @app.get("/process", tags=["process"], summary="The sales process in force (phases, stages, criteria, fields)")
+    async def get_process() -> dict:
+        return app.state.customers.process.model_dump(mode="json")
+
+    return app

@@ -1,0 +1,68 @@
+"""Each named error mapped to its HTTP status, once."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from eventsourcing.persistence import OperationalError
+
+from services.command.schemas import ErrorBody
+from shared.domain.errors import (
+    DomainError, IdempotencyKeyReusedError, InvalidFieldError, InvalidStateError, NotFoundError,
+    TransitionRefusedError, VersionConflictError,
+)
+
+STATUS: dict[type[DomainError], int] = {
+    NotFoundError: 404,
+    InvalidFieldError: 422,
+    IdempotencyKeyReusedError: 422,
+    TransitionRefusedError: 409,
+    VersionConflictError: 409,
+    InvalidStateError: 409,  # also StageOrderError and AlreadyExistsError
+}
+
+ERROR_RESPONSES = {
+    404: {"model": ErrorBody, "description": "unknown customer, deal or other referenced item"},
+    409: {"model": ErrorBody, "description": "stale expected version, unmet transition criteria, or a state "
+                                             "the command does not fit"},
+    422: {"model": ErrorBody, "description": "invalid field (named), or an idempotency key reused"},
+}
+
+
+def status_of(error: DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    raise TypeError(f"no HTTP status is mapped for {type(error).__name__}")
+
+
+def _body(detail: dict) -> dict:
+    return {k: v for k, v in detail.items() if v is not None}
+
+
+async def domain_error(_: Request, error: DomainError) -> JSONResponse:
+    return JSONResponse(_body(error.detail()), status_code=status_of(error))
+
+
+def _field(loc: tuple) -> str:
+    """Body fields by their path inside the body (as domain errors name them); others with their source."""
+    parts = [str(part) for part in (loc[1:] if loc and loc[0] == "body" and len(loc) > 1 else loc)]
+    return ".".join(parts)
+
+
+async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    fields = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
+    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return JSONResponse({"code": "invalid_request", "message": message, "fields": fields,
+                         "field": fields[0]["field"] if fields else None}, status_code=422)
+
+
+async def database_unavailable(_: Request, error: OperationalError) -> JSONResponse:
+    return JSONResponse({"code": "database_unavailable", "message": str(error)}, status_code=503)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(OperationalError, database_unavailable)

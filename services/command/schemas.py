@@ -1,0 +1,120 @@
+"""Request and response bodies of the command API.
+
+A request body is the event catalogue's detail model plus the fields every command
+takes: ``actor`` (who acts), and optionally ``occurred_at`` and ``expected_version``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, Field, create_model
+
+from shared.commands import StageChange
+from shared.events import Actor
+from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
+from shared.events.deal import DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
+from shared.events.sales_activity import (
+    ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
+    MeetingOutcome, MeetingPlan, ProposalDetails, QuoteDetails, RevisionRequest, RevisionResult,
+)
+from shared.events.support import OnboardingProgress, SatisfactionDetails, TicketDetails, TicketResolution, TicketUpdate
+
+
+class CommandOptions(BaseModel):
+    details_model: ClassVar[type[BaseModel]]
+
+    actor: Actor = Field(description="who acts: user, team, department (sales / cs / support / tech), site")
+    occurred_at: datetime | None = Field(
+        default=None, description="when it happened (defaults to when it is recorded)",
+        examples=["2026-11-20T15:30:00+09:00"])
+    expected_version: int | None = Field(
+        default=None, ge=0, description="refuse (409) unless the stream is at this version; same as If-Match")
+
+    def details(self) -> Any:
+        model = self.details_model
+        return model.model_construct(**{name: getattr(self, name) for name in model.model_fields})
+
+
+def _request(details_model: type[BaseModel], name: str, **extra_fields: Any) -> type[CommandOptions]:
+    model = create_model(name, __base__=(details_model, CommandOptions), **extra_fields)
+    model.details_model = details_model
+    return model
+
+
+RegisterCustomerRequest = _request(
+    CompanyProfile, "RegisterCustomerRequest",
+    customer_id=(UUID | None, Field(default=None, description="choose the id yourself (else one is made)")))
+AddContactRequest = _request(ContactDetails, "AddContactRequest")
+RecordTouchpointRequest = _request(TouchpointDetails, "RecordTouchpointRequest")
+RecordLeadSourceRequest = _request(LeadSourceDetails, "RecordLeadSourceRequest")
+OpenDealRequest = _request(DealDetails, "OpenDealRequest")
+RecordOnboardingRequest = _request(OnboardingProgress, "RecordOnboardingRequest")
+RecordSatisfactionRequest = _request(SatisfactionDetails, "RecordSatisfactionRequest")
+OpenTicketRequest = _request(TicketDetails, "OpenTicketRequest")
+UpdateTicketRequest = _request(TicketUpdate, "UpdateTicketRequest")
+ResolveTicketRequest = _request(TicketResolution, "ResolveTicketRequest")
+ChangeStageRequest = _request(StageChange, "ChangeStageRequest")
+WinDealRequest = _request(WinDetails, "WinDealRequest")
+LoseDealRequest = _request(LossDetails, "LoseDealRequest")
+SetNextActionRequest = _request(NextActionDetails, "SetNextActionRequest")
+CompleteNextActionRequest = _request(NextActionOutcome, "CompleteNextActionRequest")
+SetTemperatureRequest = _request(TemperatureDetails, "SetTemperatureRequest")
+RecordHearingRequest = _request(HearingDetails, "RecordHearingRequest")
+ScheduleMeetingRequest = _request(MeetingPlan, "ScheduleMeetingRequest")
+HoldMeetingRequest = _request(MeetingOutcome, "HoldMeetingRequest")
+SendProposalRequest = _request(ProposalDetails, "SendProposalRequest")
+SubmitQuoteRequest = _request(QuoteDetails, "SubmitQuoteRequest")
+RecordProposalFeedbackRequest = _request(FeedbackDetails, "RecordProposalFeedbackRequest")
+RequestRevisionRequest = _request(RevisionRequest, "RequestRevisionRequest")
+CompleteRevisionRequest = _request(RevisionResult, "CompleteRevisionRequest")
+UpdateApprovalRequest = _request(ApprovalDetails, "UpdateApprovalRequest")
+UpdateContractTermsRequest = _request(ContractTermsDetails, "UpdateContractTermsRequest")
+SignContractRequest = _request(ContractDetails, "SignContractRequest")
+HandOffRequest = _request(HandoffDetails, "HandOffRequest")
+
+
+class EventRef(BaseModel):
+    event_id: UUID
+    type: str = Field(examples=["HearingRecorded"])
+    stream_version: int = Field(examples=[7])
+
+
+class CommandResponse(BaseModel):
+    customer_id: UUID
+    stream_version: int = Field(description="the stream's version after this command", examples=[7])
+    events: list[EventRef]
+    created: dict[str, UUID] = Field(default_factory=dict, description="ids of what the command created",
+                                     examples=[{"deal_id": "5b6debe0-952a-4b5d-92b3-f90cbd549e0f"}])
+
+
+class UnmetCriterionBody(BaseModel):
+    id: str = Field(examples=["first_meeting_held"])
+    label: str = Field(examples=["初回の打ち合わせが実施されている"])
+    label_en: str = Field(examples=["The first meeting has been held"])
+    rule: str = Field(examples=["all_of"])
+    missing_facts: list[str] = Field(examples=[["meeting_held"]])
+
+
+class FieldErrorBody(BaseModel):
+    field: str = Field(examples=["body.company_name"])
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every 4xx answer."""
+
+    code: str = Field(examples=["transition_criteria_unmet"])
+    message: str
+    field: str | None = None
+    allowed: list[str] | None = None
+    fields: list[FieldErrorBody] | None = None
+    unmet_criteria: list[UnmetCriterionBody] | None = None
+    from_phase: str | None = None
+    to_phase: str | None = None
+    expected_version: int | None = None
+    current_version: int | None = None
+    kind: str | None = None
+    id: str | None = None
