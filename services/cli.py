@@ -1,0 +1,76 @@
+"""The ``customer-timeline`` command line: one entry point for every service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from uuid import UUID
+
+from shared.settings import Settings
+
+
+def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.command.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host or settings.command_host,
+                port=args.port or settings.command_port, log_level="info", access_log=args.access_log)
+    return 0
+
+
+def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.audit import verify_chain
+    from shared.bootstrap import build_customers
+
+    customers = build_customers(settings)
+    report = verify_chain(customers.event_recorder, args.customer_id)
+    print(json.dumps({**report.__dict__, "customer_id": str(report.customer_id)}, ensure_ascii=False, indent=2))
+    return 0 if report.intact else 1
+
+
+def _check_process(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.process import load_process_definition
+
+    process = load_process_definition(args.path or settings.process_definition)
+    print(f"{process.name}: " + " → ".join(f"{p.label}({len(p.stages)})" for p in process.phases))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="customer-timeline", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run an HTTP service")
+    serve.add_argument("service", choices=["command"])
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--access-log", action="store_true")
+    serve.set_defaults(run=_serve_command)
+
+    verify = commands.add_parser("verify", help="verify a customer's hash chain (exit 1 if broken)")
+    verify.add_argument("customer_id", type=UUID)
+    verify.set_defaults(run=_verify)
+
+    check = commands.add_parser("check-process", help="load and validate a process definition file")
+    check.add_argument("path", nargs="?")
+    check.set_defaults(run=_check_process)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    from shared.process import ProcessDefinitionError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.run(Settings(), args)
+    except ProcessDefinitionError as error:
+        print(f"process definition error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
