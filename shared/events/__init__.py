@@ -3,7 +3,8 @@
 from shared.events.base import GENESIS_HASH, Actor, CustomerEvent, Department, Selection, canonical_json, stored_hash
 from shared.events.customer import ContactAdded, CustomerRegistered, LeadSourceRecorded, TouchpointRecorded
 from shared.events.deal import (
-    DealEvent, DealLost, DealOpened, DealWon, NextActionCompleted, NextActionSet, StageChanged, TemperatureSet,
+    DealEvent, DealLost, DealOpened, DealWon, NextActionCompleted, NextActionSet, SatisfiedCriterion, StageChanged,
+    TemperatureSet,
 )
 from shared.events.sales_activity import (
     ApprovalStatusUpdated, ContractSigned, ContractTermsUpdated, HandedOffToCS, HearingRecorded, MeetingHeld,
@@ -26,5 +27,5 @@ EVENT_TYPES: dict[str, type[CustomerEvent]] = {
 
 __all__ = [
     "GENESIS_HASH", "Actor", "CustomerEvent", "DealEvent", "Department", "Selection", "EVENT_TYPES",
-    "canonical_json", "stored_hash", *EVENT_TYPES,
+    "SatisfiedCriterion", "canonical_json", "stored_hash", *EVENT_TYPES,
 ]

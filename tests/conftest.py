@@ -1,0 +1,98 @@
+"""Test fixtures on a real PostgreSQL.
+
+The server is, in order: the one at DATABASE_URL; a testcontainers container where a
+Docker engine answers; else an embedded server from PyPI. Each test session works
+in a fresh database of its own, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from shared.application import Customers
+from shared.bootstrap import build_customers
+from shared.events import Actor
+from shared.settings import Settings
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:  # no Docker engine on this machine: any failure means "not available"
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A libpq URL of a running PostgreSQL server (its maintenance database)."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+    elif _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as container:
+            yield container.get_connection_url()
+    else:
+        from shared.database import start_embedded_postgres
+
+        data_dir = Path(tempfile.mkdtemp(prefix="ct-embedded-"))
+        yield start_embedded_postgres(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database for this test session."""
+    name = f"ct_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_conninfo(postgres_server, dbname=name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, snapshot_interval=10, postgres_pool_size=16)
+
+
+@pytest.fixture(scope="session")
+def customers(settings: Settings) -> Iterator[Customers]:
+    app = build_customers(settings)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, customers: Customers):
+    from fastapi.testclient import TestClient
+
+    from services.command.app import create_app
+
+    with TestClient(create_app(settings, customers)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor(user="tanaka", team="本社営業1課", department="sales", site="東京本社")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
