@@ -10,6 +10,8 @@ retried on its own, so one conflict never loses or doubles another command.
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,12 +27,13 @@ from shared.commands import HANDLERS, Command, RegisterCustomer
 from shared.domain.customer import CommandContext, Customer
 from shared.domain.errors import (
     AlreadyExistsError, DomainError, IdempotencyKeyReusedError, NotFoundError, VersionConflictError,
+    WriteContentionError,
 )
 from shared.events import Actor
 from shared.persistence import CustomerEventRecorder, PydanticMapper
 from shared.process import ProcessDefinition
 
-MAX_RETRIES = 20
+MAX_ATTEMPTS = 200  # with backoff, about 10 s of losing every race before giving up
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,13 @@ class Customers(Application[UUID]):
             return [self._execute_alone(envelope) for envelope in envelopes]
 
     def _execute_alone(self, envelope: Envelope) -> Result:
-        for _ in range(MAX_RETRIES):
+        """Reload and retry one command until it is saved or refused, backing off between races."""
+        for attempt in range(MAX_ATTEMPTS):
             try:
                 return self._execute_batch([envelope])[0]
             except IntegrityError:
-                continue
-        return VersionConflictError(-1, -1)  # pragma: no cover - only under a pathological write storm
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+        return WriteContentionError(f"gave up after losing {MAX_ATTEMPTS} write races on one stream")
 
     def _execute_batch(self, envelopes: Sequence[Envelope]) -> list[Result]:
         results: list[Result | None] = [None] * len(envelopes)

@@ -10,7 +10,7 @@ from eventsourcing.persistence import OperationalError
 from services.command.schemas import ErrorBody
 from shared.domain.errors import (
     DomainError, IdempotencyKeyReusedError, InvalidFieldError, InvalidStateError, NotFoundError,
-    TransitionRefusedError, VersionConflictError,
+    TransitionRefusedError, VersionConflictError, WriteContentionError,
 )
 
 STATUS: dict[type[DomainError], int] = {
@@ -20,6 +20,7 @@ STATUS: dict[type[DomainError], int] = {
     TransitionRefusedError: 409,
     VersionConflictError: 409,
     InvalidStateError: 409,  # also StageOrderError and AlreadyExistsError
+    WriteContentionError: 503,
 }
 
 ERROR_RESPONSES = {

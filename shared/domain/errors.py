@@ -101,3 +101,9 @@ class IdempotencyKeyReusedError(DomainError):
     """The same idempotency key was sent before with a different request."""
 
     code = "idempotency_key_reused"
+
+
+class WriteContentionError(DomainError):
+    """Other writers kept winning the race for the same stream; the client may retry later."""
+
+    code = "write_contention"
