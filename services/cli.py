@@ -15,8 +15,10 @@ def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.command.app import create_app
+    from shared.process import load_process_definition
 
-    uvicorn.run(create_app(settings), host=args.host or settings.command_host,
+    process = load_process_definition(settings.process_definition)  # a bad file stops us before we listen
+    uvicorn.run(create_app(settings, process=process), host=args.host or settings.command_host,
                 port=args.port or settings.command_port, log_level="info", access_log=args.access_log)
     return 0
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 ACTOR = {"user": "tanaka", "team": "本社営業1課", "department": "sales", "site": "東京本社"}
@@ -42,3 +45,9 @@ def events_of(db: Any, customer_id: str) -> list[tuple[int, str]]:
     rows = db.execute("SELECT originator_version, topic FROM customers_events WHERE originator_id = %s "
                       "ORDER BY originator_version", (customer_id,)).fetchall()
     return [(version, topic.rsplit(":", 1)[1]) for version, topic in rows]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the ``customer-timeline`` command line as a user would."""
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})

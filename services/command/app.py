@@ -12,6 +12,7 @@ from services.command.routes import customers as customer_routes, deals, sales_a
 from services.command.writer import BatchingWriter
 from shared.application import Customers
 from shared.bootstrap import build_customers
+from shared.process import ProcessDefinition
 from shared.settings import Settings
 
 DESCRIPTION = """
@@ -25,12 +26,14 @@ Writes customer events: one stream per customer, the standard sales process enfo
 """
 
 
-def create_app(settings: Settings | None = None, customers: Customers | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, customers: Customers | None = None,
+               process: ProcessDefinition | None = None) -> FastAPI:
+    """The API over the given Customers application, or one built from settings at start-up."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.customers = customers or build_customers(settings)
+        app.state.customers = customers or build_customers(settings, process)
         app.state.writer = BatchingWriter(app.state.customers, settings.write_batch_size)
         app.state.writer.start()
         yield

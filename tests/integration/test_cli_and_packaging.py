@@ -1,0 +1,68 @@
+"""The command line, the embedded PostgreSQL of a bare machine, and the compose file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import yaml
+
+from shared.database import start_embedded_postgres
+from tests.support import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_embedded_postgres_starts_on_a_bare_machine() -> None:
+    with tempfile.TemporaryDirectory(prefix="ct-bare-") as data_dir:
+        url = start_embedded_postgres(Path(data_dir))
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1 + 1").fetchone() == (2,)
+
+
+def test_check_process_names_the_line_of_a_malformed_file(tmp_path: Path) -> None:
+    text = (ROOT / "shared/process/default.yaml").read_text(encoding="utf-8")
+    broken = text.replace("all_of: [meeting_held]", "all_of: [meeting_hold]", 1)
+    assert broken != text
+    path = tmp_path / "process.yaml"
+    path.write_text(broken, encoding="utf-8")
+    line = next(i for i, row in enumerate(broken.splitlines(), start=1) if "meeting_hold]" in row)
+    result = run_cli("check-process", str(path))
+    assert result.returncode == 2
+    assert f"{path}:{line}: unknown fact 'meeting_hold'" in result.stderr
+
+
+def test_a_malformed_process_file_stops_the_api_at_start_up(tmp_path: Path, database_url: str) -> None:
+    path = tmp_path / "process.yaml"
+    path.write_text("phases: [\n", encoding="utf-8")
+    result = run_cli("serve", "command", "--port", "0", env={"PROCESS_DEFINITION": str(path),
+                                                              "DATABASE_URL": database_url})
+    assert result.returncode == 2 and f"{path}:" in result.stderr
+
+
+def test_verify_exits_0_for_an_intact_chain_and_1_for_a_broken_one(customers, actor, database_url, db) -> None:
+    from tests.integration.test_event_store import new_customer
+
+    cid = new_customer(customers, actor)
+    assert run_cli("verify", str(cid), env={"DATABASE_URL": database_url}).returncode == 0
+    db.execute("DELETE FROM customers_events WHERE originator_id = %s AND originator_version = 4", (cid,))
+    result = run_cli("verify", str(cid), env={"DATABASE_URL": database_url})
+    assert result.returncode == 1 and '"intact": false' in result.stdout
+
+
+def test_docker_compose_runs_the_services_from_one_image_against_postgres_and_kafka() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "kafka", "command"} <= set(services)
+    assert services["command"]["build"] == "."
+    assert services["command"]["environment"]["DATABASE_URL"].startswith("postgresql://")
+    assert services["command"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert (ROOT / "Dockerfile").read_text().count("ENTRYPOINT") == 1
+
+
+def test_console_script_is_installed() -> None:
+    result = subprocess.run([sys.executable, "-m", "services.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "serve" in result.stdout
