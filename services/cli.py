@@ -41,6 +41,60 @@ def _check_process(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_until_signalled(loop) -> int:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    loop(stop)
+    return 0
+
+
+def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    from services.relay.app import build_relay
+
+    return _run_until_signalled(build_relay(settings).run)
+
+
+def _project(settings: Settings, args: argparse.Namespace) -> int:
+    from services.projections.app import build_worker
+
+    worker = build_worker(settings, args.name)
+    try:
+        return _run_until_signalled(worker.run)
+    finally:
+        worker.close()
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from services.projections.rebuild import rebuild
+    from services.projections.registry import projection_classes
+    from shared.bootstrap import build_customers
+    from shared.database import database_url
+
+    url = database_url(settings)
+    customers = build_customers(settings.model_copy(update={"database_url": url}))
+    report = rebuild(projection_classes()[args.name], customers.process, customers, url)
+    print(f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
+          f"({report.rate:,.0f} events/s)")
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from services.projections.registry import projection_classes
+    from services.projections.status import projection_status
+    from shared.database import database_url
+
+    rows = projection_status(database_url(settings), list(projection_classes()))
+    print(f"{'projection':<12} {'applied':>10} {'position':>10} {'store':>10} {'lag':>8}")
+    for s in rows:
+        print(f"{s.projection:<12} {s.applied_events:>10,} {s.last_position:>10,} {s.store_events:>10,} "
+              f"{s.lag_events:>8,}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="customer-timeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -55,6 +109,21 @@ def parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="verify a customer's hash chain (exit 1 if broken)")
     verify.add_argument("customer_id", type=UUID)
     verify.set_defaults(run=_verify)
+
+    relay = commands.add_parser("relay", help="publish the event store's events to Kafka, in order")
+    relay.set_defaults(run=_relay)
+
+    names = ["pipeline", "timeline", "duplicates"]
+    project = commands.add_parser("project", help="run a projection worker (one consumer group per projection)")
+    project.add_argument("name", choices=names)
+    project.set_defaults(run=_project)
+
+    projections = commands.add_parser("projections", help="rebuild a projection, or show every projection's lag")
+    actions = projections.add_subparsers(dest="action", required=True)
+    rebuild = actions.add_parser("rebuild", help="replay the event store into new tables and swap them in")
+    rebuild.add_argument("name", choices=names)
+    rebuild.set_defaults(run=_rebuild)
+    actions.add_parser("status", help="applied events, position and lag per projection").set_defaults(run=_status)
 
     check = commands.add_parser("check-process", help="load and validate a process definition file")
     check.add_argument("path", nargs="?")

@@ -19,7 +19,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from shared.events.base import CustomerEvent, canonical_json
+from shared.events.base import CustomerEvent, canonical_json, upcast
 
 
 class UnusedTranscoder(Transcoder):
@@ -49,10 +49,7 @@ class PydanticMapper(Mapper):
         cls = resolve_topic(stored_event.topic)
         stored = bytes(stored_event.state)
         data = orjson.loads(stored)
-        version = data.pop("class_version", 1)
-        while version < getattr(cls, "class_version", 1):
-            getattr(cls, f"upcast_v{version}_v{version + 1}")(data)
-            version += 1
+        upcast(cls, data, data.pop("class_version", 1))
         event = cls.model_validate(data)
         if isinstance(event, CustomerEvent):
             event.remember_stored_state(stored)

@@ -23,3 +23,17 @@ class Settings(BaseSettings):
     postgres_idle_in_transaction_timeout: int = Field(default=10, ge=1)
     command_host: str = "127.0.0.1"
     command_port: int = 8000
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="Kafka brokers; unset starts a local Kafka-protocol broker (tansu)")
+    local_broker_port: int = Field(default=9092, description="port of the local broker started when unset")
+    events_topic: str = "customer-events"
+    events_topic_partitions: int = Field(default=6, ge=1)
+    dead_letter_topic: str = "customer-events.dead-letter"
+    relay_batch_size: int = Field(default=2000, ge=1, description="most events published per relay round")
+    projection_batch_size: int = Field(default=2000, ge=1, description="most messages a projection applies per transaction")
+    projection_max_poll_interval_ms: int = Field(default=10_000, description="also the consumer group's rebalance timeout")
+    projection_session_timeout_ms: int = 6_000
+    consumer_group_prefix: str = Field(default="projection", description="consumer group = <prefix>-<projection>")
+    duplicate_window_days: int = Field(default=90, ge=1,
+                                       description="window in which two teams or sites on one company count as duplicate approach")

@@ -96,3 +96,39 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """A Kafka-protocol broker: KAFKA_BOOTSTRAP_SERVERS where set, else a local tansu on a free port."""
+    if servers := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return servers
+    import socket
+
+    from shared.broker import start_local_broker
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return start_local_broker(port)
+
+
+@pytest.fixture(scope="session")
+def isolated(postgres_server: str, kafka_bootstrap: str):
+    """Make settings with a fresh database, topics and consumer groups of their own."""
+    made: list[str] = []
+
+    def make(**overrides) -> Settings:
+        tag = uuid.uuid4().hex[:10]
+        name = f"ct_iso_{tag}"
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return Settings(database_url=make_conninfo(postgres_server, dbname=name), kafka_bootstrap_servers=kafka_bootstrap,
+                        events_topic=f"events-{tag}", dead_letter_topic=f"dead-letters-{tag}",
+                        consumer_group_prefix=f"group-{tag}", snapshot_interval=10, **overrides)
+
+    yield make
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -51,6 +51,8 @@ class Deal(BaseModel):
     phase: str
     stage: str
     stage_entered_at: datetime
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None  # when won or lost
     status: str = "open"  # open / won / lost
     lead_source: bool = False
     touchpoints: int = 0
@@ -124,7 +126,7 @@ def _lead_source(s: CustomerState, e: ev.LeadSourceRecorded) -> None:
 def _deal_opened(s: CustomerState, e: ev.DealOpened) -> None:
     s.deals[str(e.deal_id)] = Deal(title=e.title, owner=e.owner, team=e.team, site=e.site, amount=e.amount,
                                    expected_close=e.expected_close, phase=e.phase, stage=e.stage,
-                                   stage_entered_at=e.occurred_at)
+                                   stage_entered_at=e.occurred_at, opened_at=e.occurred_at)
 
 
 def _stage_changed(d: Deal, e: ev.StageChanged) -> None:
@@ -132,12 +134,12 @@ def _stage_changed(d: Deal, e: ev.StageChanged) -> None:
 
 
 def _won(d: Deal, e: ev.DealWon) -> None:
-    d.status = "won"
+    d.status, d.closed_at = "won", d.closed_at or e.occurred_at
     d.win_reasons = [r.choice for r in e.win_reasons]
 
 
 def _lost(d: Deal, e: ev.DealLost) -> None:
-    d.status, d.lost_reason = "lost", e.reason.choice
+    d.status, d.lost_reason, d.closed_at = "lost", e.reason.choice, e.occurred_at
 
 
 def _hearing(d: Deal, e: ev.HearingRecorded) -> None:

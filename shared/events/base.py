@@ -103,3 +103,10 @@ class CustomerEvent(Frozen):
 
     def hash(self) -> str:
         return stored_hash(self.topic(), self.stored_state())
+
+
+def upcast(cls: type, data: dict[str, Any], from_version: int) -> None:
+    """Bring a stored event's data from ``from_version`` up to the class's schema version, in place."""
+    while from_version < getattr(cls, "class_version", 1):
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(data)
+        from_version += 1

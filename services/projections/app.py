@@ -1,0 +1,30 @@
+"""Composition root of a projection worker: settings -> event store + broker -> ProjectionWorker."""
+
+from __future__ import annotations
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from services.projections.registry import projection_classes
+from services.projections.store import EventSource
+from services.projections.worker import ProjectionWorker
+from shared.bootstrap import build_customers
+from shared.broker import bootstrap_servers, ensure_event_topics
+from shared.database import database_url
+from shared.settings import Settings
+
+
+def build_worker(settings: Settings, name: str) -> ProjectionWorker:
+    url = database_url(settings)
+    customers = build_customers(settings.model_copy(update={"database_url": url}))
+    bootstrap = bootstrap_servers(settings)
+    ensure_event_topics(settings, bootstrap)
+    consumer = KafkaConsumer(
+        settings.events_topic, bootstrap_servers=bootstrap, group_id=f"{settings.consumer_group_prefix}-{name}",
+        client_id=f"projection-{name}", enable_auto_commit=False, auto_offset_reset="earliest",
+        max_poll_records=settings.projection_batch_size, max_poll_interval_ms=settings.projection_max_poll_interval_ms,
+        session_timeout_ms=settings.projection_session_timeout_ms, heartbeat_interval_ms=1000)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                             client_id=f"projection-{name}-dead-letters")
+    projection = projection_classes()[name](customers.process)
+    return ProjectionWorker(projection, consumer, producer, url, EventSource(customers),
+                            settings.dead_letter_topic, settings.projection_batch_size)

@@ -1,0 +1,313 @@
+"""One-line Japanese and English summaries of every event type, for the timeline.
+
+``SUMMARIES`` maps each event class to a function ``(event, process) -> (ja, en)``.
+Phase, stage, outcome and select-option ids are shown with the process definition's
+labels; an id the definition no longer knows (an event recorded under an older
+process) is shown as it is, so replaying old history never fails. Free text written
+by people (summaries, notes, titles) stays in the language it was written in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from shared import events as ev
+from shared.process import ProcessDefinition
+
+Summary = tuple[str, str]
+Summarize = Callable[[ev.CustomerEvent, ProcessDefinition], Summary]
+
+MAX_TEXT = 60  # characters of free text kept in a one-liner
+
+# Labels of values fixed by the event schemas (not configurable): (ja, en).
+CHANNELS = {
+    "email": ("メール", "Email"), "phone": ("電話", "Phone"), "visit": ("訪問", "Visit"),
+    "online_meeting": ("オンライン商談", "Online meeting"), "web_form": ("Webフォーム", "Web form"),
+    "event": ("イベント", "Event"), "chat": ("チャット", "Chat"), "letter": ("郵送", "Letter"),
+    "other": ("その他", "Other"),
+}
+DIRECTIONS = {"inbound": ("受信", "inbound"), "outbound": ("発信", "outbound")}
+LEAD_SOURCES = {
+    "trade_show": ("展示会", "Trade show"), "web": ("Web", "Web"), "referral": ("紹介", "Referral"),
+    "outbound": ("アウトバウンド", "Outbound"), "partner": ("パートナー", "Partner"),
+    "seminar": ("セミナー", "Seminar"), "other": ("その他", "Other"),
+}
+PLACES = {"online": ("オンライン", "online"), "visit": ("訪問", "visit"), "our_office": ("来社", "at our office"),
+          "other": ("その他", "other")}
+OPEN_POINTS = {"amount": ("金額", "amount"), "delivery": ("納期", "delivery"),
+               "payment_terms": ("支払条件", "payment terms"), "scope": ("提供範囲", "scope"),
+               "other": ("その他", "other")}
+HEARING_ITEMS = {"issue": ("課題", "issue"), "reason": ("導入理由", "reason"),
+                 "decision_maker": ("決裁者", "decision maker"), "budget": ("予算", "budget"),
+                 "timeline": ("導入時期", "timeline")}
+SURVEY_METHODS = {"survey": ("アンケート", "survey"), "interview": ("インタビュー", "interview"),
+                  "other": ("その他", "other")}
+PRIORITIES = {"low": ("低", "low"), "normal": ("通常", "normal"), "high": ("高", "high"), "urgent": ("緊急", "urgent")}
+TICKET_STATUSES = {"open": ("未対応", "open"), "in_progress": ("対応中", "in progress"),
+                   "waiting_customer": ("顧客回答待ち", "waiting for the customer")}
+
+
+# --- building blocks ------------------------------------------------------------------
+def short(text: str, limit: int = MAX_TEXT) -> str:
+    """The first line of a free text, cut to ``limit`` characters."""
+    line = text.strip().split("\n", 1)[0].strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def fixed(labels: dict[str, Summary], value: str) -> Summary:
+    return labels.get(value, (value, value))
+
+
+def label(process: ProcessDefinition, item_id: str) -> Summary:
+    """Labels of a phase, stage or outcome; the id itself if the process no longer has it."""
+    try:
+        return process.label(item_id), process.label_en(item_id)
+    except KeyError:
+        return item_id, item_id
+
+
+def phase_stage(process: ProcessDefinition, phase: str, stage: str) -> Summary:
+    (pj, pe), (sj, se) = label(process, phase), label(process, stage)
+    return f"{pj}/{sj}", f"{pe}/{se}"
+
+
+def option(process: ProcessDefinition, field_id: str, choice: str) -> Summary:
+    try:
+        found = next((o for o in process.select_field(field_id).options if o.id == choice), None)
+    except KeyError:
+        found = None
+    return (found.label, found.label_en) if found else (choice, choice)
+
+
+def field_label(process: ProcessDefinition, field_id: str, ja: str, en: str) -> Summary:
+    try:
+        field = process.select_field(field_id)
+    except KeyError:
+        return ja, en
+    return field.label, field.label_en
+
+
+def selection(process: ProcessDefinition, field_id: str, chosen: ev.Selection) -> Summary:
+    """「検討中（価格重視）」 / "Considering (価格重視)": the option's label plus its note."""
+    ja, en = option(process, field_id, chosen.choice)
+    return with_detail((ja, en), chosen.note)
+
+
+def with_detail(summary: Summary, detail: str | None) -> Summary:
+    """Append a short free-text detail in brackets, if there is one."""
+    if not detail or not detail.strip():
+        return summary
+    text = short(detail)
+    return f"{summary[0]}（{text}）", f"{summary[1]} ({text})"
+
+
+def titled(head: Summary, text: str | None) -> Summary:
+    """「見出し: 本文」 / "Head: text", or only the head without a text."""
+    if not text or not text.strip():
+        return head
+    body = short(text)
+    return f"{head[0]}: {body}", f"{head[1]}: {body}"
+
+
+def joined(pairs: Iterable[Summary]) -> Summary:
+    pairs = list(pairs)
+    return "、".join(p[0] for p in pairs), ", ".join(p[1] for p in pairs)
+
+
+def yen(amount: int) -> Summary:
+    return f"{amount:,}円", f"¥{amount:,}"
+
+
+def when(moment: datetime) -> str:
+    """A date and time as written by the emitting app (in its own UTC offset)."""
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+# --- one function per event type -----------------------------------------------------
+def customer_registered(e: ev.CustomerRegistered, p: ProcessDefinition) -> Summary:
+    return titled(("顧客登録", "Customer registered"), e.company_name)
+
+
+def contact_added(e: ev.ContactAdded, p: ProcessDefinition) -> Summary:
+    ja, en = with_detail((e.name, e.name), e.title)
+    if e.is_decision_maker:
+        ja, en = ja + "・決裁者", en + ", decision maker"
+    return f"担当者追加: {ja}", f"Contact added: {en}"
+
+
+def touchpoint(e: ev.TouchpointRecorded, p: ProcessDefinition) -> Summary:
+    (cj, ce), (dj, de) = fixed(CHANNELS, e.channel), fixed(DIRECTIONS, e.direction)
+    return titled((f"{cj}（{dj}）", f"{ce} ({de})"), e.summary)
+
+
+def lead_source(e: ev.LeadSourceRecorded, p: ProcessDefinition) -> Summary:
+    ja, en = with_detail(fixed(LEAD_SOURCES, e.source), e.detail)
+    return f"流入経路: {ja}", f"Lead source: {en}"
+
+
+def deal_opened(e: ev.DealOpened, p: ProcessDefinition) -> Summary:
+    sj, se = phase_stage(p, e.phase, e.stage)
+    return f"案件作成: {short(e.title)}（{sj}）", f"Deal opened: {short(e.title)} ({se})"
+
+
+def stage_changed(e: ev.StageChanged, p: ProcessDefinition) -> Summary:
+    (fj, fe), (tj, te) = phase_stage(p, e.from_phase, e.from_stage), phase_stage(p, e.to_phase, e.to_stage)
+    return f"ステージ変更: {fj} → {tj}", f"Stage: {fe} → {te}"
+
+
+def deal_won(e: ev.DealWon, p: ProcessDefinition) -> Summary:
+    (wj, we), (rj, re_) = label(p, "won"), joined(option(p, "win_reason", r.choice) for r in e.win_reasons)
+    return f"{wj}（決め手: {rj}）", f"{we} (why: {re_})"
+
+
+def deal_lost(e: ev.DealLost, p: ProcessDefinition) -> Summary:
+    (lj, le), (rj, re_) = label(p, "lost"), selection(p, "lost_reason", e.reason)
+    return f"{lj}: {rj}", f"{le}: {re_}"
+
+
+def next_action_set(e: ev.NextActionSet, p: ProcessDefinition) -> Summary:
+    ja, en = selection(p, "next_action", e.plan)
+    if e.due_at is not None:
+        ja, en = f"{ja} 期限 {when(e.due_at)}", f"{en}, due {when(e.due_at)}"
+    return f"次のアクション: {ja}", f"Next action: {en}"
+
+
+def next_action_completed(e: ev.NextActionCompleted, p: ProcessDefinition) -> Summary:
+    return titled(("次のアクション完了", "Next action done"), e.outcome)
+
+
+def temperature_set(e: ev.TemperatureSet, p: ProcessDefinition) -> Summary:
+    parts = [(field_label(p, "temperature", "温度感", "Temperature"), selection(p, "temperature", e.temperature))]
+    if e.decision_status is not None:
+        parts.append((field_label(p, "decision_status", "検討状況", "Decision status"),
+                      selection(p, "decision_status", e.decision_status)))
+    return ("／".join(f"{f[0]}: {v[0]}" for f, v in parts), " / ".join(f"{f[1]}: {v[1]}" for f, v in parts))
+
+
+def hearing(e: ev.HearingRecorded, p: ProcessDefinition) -> Summary:
+    ja, en = joined(labels for item, labels in HEARING_ITEMS.items() if getattr(e, item))
+    head = (f"ヒアリング記録（{ja}）", f"Hearing recorded ({en})") if ja else ("ヒアリング記録", "Hearing recorded")
+    return titled(head, e.issue or e.notes)
+
+
+def meeting_scheduled(e: ev.MeetingScheduled, p: ProcessDefinition) -> Summary:
+    pj, pe = fixed(PLACES, e.place)
+    return (f"アポ設定: {when(e.scheduled_at)} {pj} — {short(e.purpose)}",
+            f"Meeting scheduled: {when(e.scheduled_at)} {pe} — {short(e.purpose)}")
+
+
+def meeting_held(e: ev.MeetingHeld, p: ProcessDefinition) -> Summary:
+    return titled(("商談実施", "Meeting held"), e.minutes)
+
+
+def proposal_sent(e: ev.ProposalSent, p: ProcessDefinition) -> Summary:
+    return titled(("提案送付", "Proposal sent"), e.title)
+
+
+def quote_submitted(e: ev.QuoteSubmitted, p: ProcessDefinition) -> Summary:
+    ja, en = with_detail(yen(e.amount), e.note)
+    return f"見積提出: {ja}", f"Quote submitted: {en}"
+
+
+def proposal_feedback(e: ev.ProposalFeedbackRecorded, p: ProcessDefinition) -> Summary:
+    ja, en = with_detail(option(p, "initial_reaction", e.reaction.choice), e.reaction.note or e.concerns)
+    return f"提案への反応: {ja}", f"Proposal feedback: {en}"
+
+
+def revision_requested(e: ev.RevisionRequested, p: ProcessDefinition) -> Summary:
+    return titled(("修正依頼", "Revision requested"), e.request)
+
+
+def revision_done(e: ev.RevisionDone, p: ProcessDefinition) -> Summary:
+    return titled(("修正対応完了", "Revision done"), e.response)
+
+
+def approval_status(e: ev.ApprovalStatusUpdated, p: ProcessDefinition) -> Summary:
+    fj, fe = field_label(p, "approval_status", "稟議状況", "Approval status")
+    ja, en = with_detail(option(p, "approval_status", e.status.choice), e.stuck_at or e.status.note)
+    return f"{fj}: {ja}", f"{fe}: {en}"
+
+
+def contract_terms(e: ev.ContractTermsUpdated, p: ProcessDefinition) -> Summary:
+    if e.agreed:
+        return "契約条件: 合意済み", "Contract terms: agreed"
+    ja, en = joined(fixed(OPEN_POINTS, point) for point in e.open_points)
+    if not ja:
+        return titled(("契約条件を更新", "Contract terms updated"), e.blockers or e.note)
+    return f"契約条件の論点: {ja}", f"Open contract points: {en}"
+
+
+def contract_signed(e: ev.ContractSigned, p: ProcessDefinition) -> Summary:
+    ja, en = with_detail(yen(e.price), e.scope)
+    return f"契約締結: {ja}", f"Contract signed: {en}"
+
+
+def handed_off(e: ev.HandedOffToCS, p: ProcessDefinition) -> Summary:
+    return f"CS引き継ぎ: {e.cs_owner} — {short(e.goal)}", f"Handed off to CS: {e.cs_owner} — {short(e.goal)}"
+
+
+def onboarding(e: ev.OnboardingProgressRecorded, p: ProcessDefinition) -> Summary:
+    ja, en = with_detail((f"{e.progress_percent}%", f"{e.progress_percent}%"), e.status or e.note)
+    return f"導入進捗: {ja}", f"Onboarding: {en}"
+
+
+def satisfaction(e: ev.SatisfactionRecorded, p: ProcessDefinition) -> Summary:
+    mj, me = fixed(SURVEY_METHODS, e.method)
+    ja, en = with_detail((f"{e.score}/5（{mj}）", f"{e.score}/5 ({me})"), e.comment)
+    return f"満足度: {ja}", f"Satisfaction: {en}"
+
+
+def ticket_opened(e: ev.TicketOpened, p: ProcessDefinition) -> Summary:
+    pj, pe = fixed(PRIORITIES, e.priority)
+    return (f"問い合わせ起票: {short(e.title)}（優先度: {pj}）",
+            f"Ticket opened: {short(e.title)} (priority: {pe})")
+
+
+def ticket_updated(e: ev.TicketUpdated, p: ProcessDefinition) -> Summary:
+    ja, en = with_detail(fixed(TICKET_STATUSES, e.status), e.note)
+    return f"問い合わせ更新: {ja}", f"Ticket updated: {en}"
+
+
+def ticket_resolved(e: ev.TicketResolved, p: ProcessDefinition) -> Summary:
+    return titled(("問い合わせ解決", "Ticket resolved"), e.resolution)
+
+
+SUMMARIES: dict[type[ev.CustomerEvent], Summarize] = {
+    ev.CustomerRegistered: customer_registered,
+    ev.ContactAdded: contact_added,
+    ev.TouchpointRecorded: touchpoint,
+    ev.LeadSourceRecorded: lead_source,
+    ev.DealOpened: deal_opened,
+    ev.StageChanged: stage_changed,
+    ev.DealWon: deal_won,
+    ev.DealLost: deal_lost,
+    ev.NextActionSet: next_action_set,
+    ev.NextActionCompleted: next_action_completed,
+    ev.TemperatureSet: temperature_set,
+    ev.HearingRecorded: hearing,
+    ev.MeetingScheduled: meeting_scheduled,
+    ev.MeetingHeld: meeting_held,
+    ev.ProposalSent: proposal_sent,
+    ev.QuoteSubmitted: quote_submitted,
+    ev.ProposalFeedbackRecorded: proposal_feedback,
+    ev.RevisionRequested: revision_requested,
+    ev.RevisionDone: revision_done,
+    ev.ApprovalStatusUpdated: approval_status,
+    ev.ContractTermsUpdated: contract_terms,
+    ev.ContractSigned: contract_signed,
+    ev.HandedOffToCS: handed_off,
+    ev.OnboardingProgressRecorded: onboarding,
+    ev.SatisfactionRecorded: satisfaction,
+    ev.TicketOpened: ticket_opened,
+    ev.TicketUpdated: ticket_updated,
+    ev.TicketResolved: ticket_resolved,
+}
+
+
+def summarize(event: ev.CustomerEvent, process: ProcessDefinition) -> Summary:
+    """The (ja, en) one-liner of an event; its type name for a type without a summary."""
+    summarize_one = SUMMARIES.get(type(event))
+    if summarize_one is None:
+        return type(event).__name__, type(event).__name__
+    return summarize_one(event, process)

@@ -1,0 +1,103 @@
+"""Commands through the API reach the pipeline read model through the relay and Kafka."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from uuid import UUID
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from services.command.app import create_app
+from services.projections.stagnation import deals_without_next_action, overdue_next_actions, stuck_deals
+from shared.bootstrap import build_customers
+from tests.streaming import eventually, running
+from tests.support import open_deal, post, prepare_approach_to_hearing, register, stage
+
+JST = timezone(timedelta(hours=9))
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=JST)
+
+
+@pytest.fixture(scope="module")
+def stack(isolated):
+    settings = isolated()
+    customers = build_customers(settings)
+    with TestClient(create_app(settings, customers)) as client, running(settings, ("pipeline",)):
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            yield client, conn, customers
+    customers.close()
+
+
+def at(days: float) -> str:
+    return (T0 + timedelta(days=days)).isoformat()
+
+
+def deal_row(conn: psycopg.Connection, deal_id: str, **expected) -> dict | None:
+    """The pipeline row of a deal once it matches the expected values."""
+    cursor = conn.execute("SELECT * FROM pipeline_deals WHERE deal_id = %s", (deal_id,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    record = dict(zip([c.name for c in cursor.description], row))
+    return record if all(record[k] == v for k, v in expected.items()) else None
+
+
+def test_a_deal_appears_in_the_pipeline_with_its_stage_history(stack) -> None:
+    client, conn, _ = stack
+    cid = register(client, "株式会社パイプライン", industry="小売", occurred_at=at(0))
+    did = open_deal(client, cid, occurred_at=at(0), amount=3_000_000)
+    prepare_approach_to_hearing(client, cid, did)
+    stage(client, cid, did, "hearing_done")
+    post(client, f"/customers/{cid}/deals/{did}/temperature",
+         {"temperature": {"choice": "high"}, "decision_status": {"choice": "in_approval"}})
+    row = eventually(lambda: deal_row(conn, did, stage="hearing_done", bucket="hot"))
+    assert (row["phase"], row["company_name"], row["amount"], row["team"]) == (
+        "hearing", "株式会社パイプライン", 3_000_000, "本社営業1課")
+    assert row["missing_information"] == ["hearing_reason", "hearing_decision_maker", "hearing_budget",
+                                          "hearing_timeline"]
+    assert set(row["last_touch"]) == {"sales"}
+    history = conn.execute("SELECT seq, phase, stage, left_at IS NOT NULL FROM pipeline_stage_history "
+                           "WHERE deal_id = %s ORDER BY seq", (did,)).fetchall()
+    assert history == [(1, "approach", "lead_acquired", True), (2, "hearing", "hearing_done", False)]
+
+
+def test_a_lost_deal_closes_its_stage_history(stack) -> None:
+    client, conn, _ = stack
+    cid = register(client, "失注商事")
+    did = open_deal(client, cid)
+    post(client, f"/customers/{cid}/deals/{did}/loss", {"reason": {"choice": "price", "note": "予算超過"}})
+    row = eventually(lambda: deal_row(conn, did, status="lost"))
+    assert row["lost_reason"] == "price" and row["closed_at"] is not None
+    stages = conn.execute("SELECT stage FROM pipeline_stage_history WHERE deal_id = %s ORDER BY seq",
+                          (did,)).fetchall()
+    assert stages == [("lead_acquired",), ("lost",)]
+
+
+def test_stagnation_and_next_actions_as_of_a_given_time(stack) -> None:
+    """DOMAIN thresholds: リード獲得 14 days. Hand-computed expectations for three deals."""
+    client, conn, _ = stack
+    cid = register(client, "滞留工業", occurred_at=at(0))
+    idle = open_deal(client, cid, title="放置案件", occurred_at=at(0))          # no next action at all
+    planned = open_deal(client, cid, title="予定あり案件", occurred_at=at(0))
+    post(client, f"/customers/{cid}/deals/{planned}/next-action",
+         {"plan": {"choice": "scheduled", "note": "再訪問"}, "due_at": at(15), "occurred_at": at(1)})
+    undecided = open_deal(client, cid, title="未定案件", occurred_at=at(10))
+    post(client, f"/customers/{cid}/deals/{undecided}/next-action", {"plan": {"choice": "undecided"},
+                                                                      "occurred_at": at(10)})
+    eventually(lambda: deal_row(conn, undecided, next_action="undecided"))
+    ours = {UUID(idle), UUID(planned), UUID(undecided)}
+
+    def ids(alerts) -> set[UUID]:
+        return {a.deal_id for a in alerts} & ours
+
+    process = stack[2].process
+    assert ids(stuck_deals(conn, process, T0 + timedelta(days=14))) == set()
+    assert ids(stuck_deals(conn, process, T0 + timedelta(days=14, hours=1))) == {UUID(idle), UUID(planned)}
+    assert ids(stuck_deals(conn, process, T0 + timedelta(days=25))) == {UUID(idle), UUID(planned), UUID(undecided)}
+    assert ids(deals_without_next_action(conn, T0 + timedelta(days=5))) == {UUID(idle)}, "undecided opens at day 10"
+    assert ids(deals_without_next_action(conn, T0 + timedelta(days=11))) == {UUID(idle), UUID(undecided)}
+    assert ids(overdue_next_actions(conn, T0 + timedelta(days=14))) == set()
+    assert ids(overdue_next_actions(conn, T0 + timedelta(days=16))) == {UUID(planned)}
+    [alert] = [a for a in stuck_deals(conn, process, T0 + timedelta(days=20)) if a.deal_id == UUID(idle)]
+    assert (alert.threshold_days, round(alert.days_in_stage)) == (14, 20)
