@@ -46,3 +46,53 @@ def running(settings: Settings, projections: tuple[str, ...] = (), relay: bool =
             thread.join(timeout=10)
         for worker in workers.values():
             worker.close()
+
+
+def checksum(conn: Any, tables: tuple[str, ...]) -> dict[str, str]:
+    """A digest of every row of each table, independent of physical order."""
+    return {table: conn.execute(f'SELECT count(*) || \':\' || coalesce(md5(string_agg(t::text, \'|\' '
+                                f'ORDER BY t::text)), \'\') FROM "{table}" t').fetchone()[0]
+            for table in tables}
+
+
+def write_history(customers: Any, actor: Any, n_customers: int, touches: int) -> int:
+    """Give n customers a deal that reaches ヒアリング plus some touchpoints; return the events written."""
+    from shared import commands as c
+    from shared.application import Envelope, Outcome
+    from shared.events.customer import CompanyProfile, ContactDetails, TouchpointDetails
+    from shared.events.deal import DealDetails
+    from shared.events.sales_activity import HearingDetails
+
+    made = customers.execute([Envelope(c.RegisterCustomer(details=CompanyProfile(
+        company_name=f"株式会社テスト{i:04d}", industry="製造業")), None, actor) for i in range(n_customers)])
+    ids = [r.customer_id for r in made]
+    deals = customers.execute([Envelope(c.OpenDeal(details=DealDetails(title="案件", owner=actor.user)), cid, actor)
+                               for cid in ids])
+    steps = []
+    for cid, deal in zip(ids, deals):
+        deal_id = deal.created["deal_id"]
+        steps += [Envelope(c.AddContact(details=ContactDetails(name="担当", email="a@example.jp")), cid, actor),
+                  Envelope(c.RecordHearing(deal_id=deal_id, details=HearingDetails(issue="課題")), cid, actor)]
+        steps += [Envelope(c.RecordTouchpoint(details=TouchpointDetails(
+            deal_id=deal_id, channel="email", direction="outbound", summary=f"連絡 {k}")), cid, actor)
+            for k in range(touches)]
+        steps.append(Envelope(c.ChangeStage(deal_id=deal_id, details=c.StageChange(to_stage="hearing_done")),
+                              cid, actor))
+    results = customers.execute(steps)
+    assert all(isinstance(r, Outcome) for r in results), [r for r in results if not isinstance(r, Outcome)][:3]
+    return 2 * n_customers + len(steps)
+
+
+@contextmanager
+def threads_running(*loops: Callable[[threading.Event], None]) -> Iterator[None]:
+    """Run each loop(stop) in a thread until the block ends."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)

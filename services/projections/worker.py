@@ -33,7 +33,8 @@ class ProjectionWorker:
         self.conn = psycopg.connect(database_url)
         with self.conn.transaction(), self.conn.cursor() as curs:
             projection.create_tables(curs)
-        self.applied = 0
+        self.applied = 0  # events applied by this worker
+        self.consumed = 0  # messages it has seen, re-deliveries and poison included
 
     def run(self, stop: threading.Event) -> None:
         log.info("projection %s consuming", self.projection.name)
@@ -46,6 +47,7 @@ class ProjectionWorker:
         messages = [m for partition in batches.values() for m in partition]
         if not messages:
             return 0
+        self.consumed += len(messages)
         deliveries: list[Delivered] = []
         for message in messages:
             try:
