@@ -27,23 +27,30 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float 
 
 
 @contextmanager
-def running(settings: Settings, projections: tuple[str, ...] = (), relay: bool = True
-            ) -> Iterator[dict[str, ProjectionWorker]]:
-    """Run the relay and the named projection workers in threads until the block ends."""
+def threads_running(*loops: Callable[[threading.Event], None]) -> Iterator[None]:
+    """Run each loop(stop) in a thread until the block ends."""
     stop = threading.Event()
-    threads: list[threading.Thread] = []
-    workers = {name: build_worker(settings, name) for name in projections}
-    if relay:
-        threads.append(threading.Thread(target=build_relay(settings).run, args=(stop,), daemon=True))
-    threads += [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers.values()]
+    threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
     for thread in threads:
         thread.start()
     try:
-        yield workers
+        yield
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+
+
+@contextmanager
+def running(settings: Settings, projections: tuple[str, ...] = (), relay: bool = True
+            ) -> Iterator[dict[str, ProjectionWorker]]:
+    """Run the relay and the named projection workers in threads until the block ends."""
+    workers = {name: build_worker(settings, name) for name in projections}
+    loops = [build_relay(settings).run] if relay else []
+    try:
+        with threads_running(*loops, *(w.run for w in workers.values())):
+            yield workers
+    finally:
         for worker in workers.values():
             worker.close()
 
@@ -81,18 +88,3 @@ def write_history(customers: Any, actor: Any, n_customers: int, touches: int) ->
     results = customers.execute(steps)
     assert all(isinstance(r, Outcome) for r in results), [r for r in results if not isinstance(r, Outcome)][:3]
     return 2 * n_customers + len(steps)
-
-
-@contextmanager
-def threads_running(*loops: Callable[[threading.Event], None]) -> Iterator[None]:
-    """Run each loop(stop) in a thread until the block ends."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)

@@ -11,12 +11,13 @@ import orjson
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer
 
+from services.projections.app import build_worker
 from services.projections.pipeline import PipelineProjection
 from services.projections.rebuild import rebuild
 from services.projections.status import projection_status
 from services.relay.app import build_relay
 from shared.bootstrap import build_customers
-from tests.streaming import checksum, eventually, running, write_history
+from tests.streaming import checksum, eventually, running, threads_running, write_history
 
 TABLES = PipelineProjection.tables + ("pipeline_versions",)
 
@@ -107,8 +108,6 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_later_events_apply(i
 def test_two_workers_in_one_group_split_the_partitions_and_apply_everything_once(isolated, actor) -> None:
     settings = isolated()
     customers = build_customers(settings)
-    from services.projections.app import build_worker
-    from tests.streaming import threads_running
 
     first, second = build_worker(settings, "pipeline"), build_worker(settings, "pipeline")
     with threads_running(first.run, second.run):
