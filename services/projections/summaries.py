@@ -169,7 +169,7 @@ def deal_lost(e: ev.DealLost, p: ProcessDefinition) -> Summary:
 def next_action_set(e: ev.NextActionSet, p: ProcessDefinition) -> Summary:
     ja, en = selection(p, "next_action", e.plan)
     if e.due_at is not None:
-        ja, en = f"{ja} 期限 {when(e.due_at)}", f"{en}, due {when(e.due_at)}"
+        ja, en = f"{ja}、期限 {when(e.due_at)}", f"{en}, due {when(e.due_at)}"
     return f"次のアクション: {ja}", f"Next action: {en}"
 
 

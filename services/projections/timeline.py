@@ -13,50 +13,37 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composable
 
 from services.projections.base import Projection
 from services.projections.summaries import summarize
 from shared.events import CustomerEvent, CustomerRegistered
 
 
-def create_table_once(table: Identifier, name: str, columns: SQL, *indexes: SQL) -> Composed:
-    """One statement creating a table and its indexes, or nothing if the table exists.
-
-    Indexes stay unnamed (PostgreSQL picks a free name), because a rebuild creates the
-    tables under a suffix and renames them afterwards: a name chosen here would clash
-    with, or no longer match, the renamed table's. ``CREATE INDEX IF NOT EXISTS`` needs
-    a name, so the existence check is on the table instead: table and indexes are
-    created together, once, in one DO block (one transaction). The advisory lock
-    makes two workers starting at the same moment take turns instead of failing.
-    Each index is given as its column list, e.g. ``SQL("(department)")``.
-    """
-    create_indexes = SQL(" ").join(SQL("CREATE INDEX ON {0} {1};").format(table, index) for index in indexes)
-    quoted = '"' + name.replace('"', '""') + '"'
-    return SQL("DO $create$ BEGIN PERFORM pg_advisory_xact_lock(hashtext({name})); "
-               "IF to_regclass({name}) IS NULL THEN CREATE TABLE {table} ({columns}); {indexes} END IF; "
-               "END $create$").format(name=Literal(quoted), table=table, columns=columns, indexes=create_indexes)
-
-
 class TimelineProjection(Projection):
     name = "timeline"
     tables = ("timeline_entries", "timeline_customers")
 
-    def schema(self) -> Sequence[Composable]:
-        return [
-            create_table_once(
-                self.table("timeline_entries"), "timeline_entries" + self.suffix,
-                SQL("event_id uuid PRIMARY KEY, customer_id uuid NOT NULL, stream_version bigint NOT NULL, "
-                    "occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, actor_user text NOT NULL, "
-                    "department text NOT NULL, team text, site text, kind text NOT NULL, "
-                    "summary_ja text NOT NULL, summary_en text NOT NULL, deal_id uuid, ticket_id uuid, "
-                    "company_name text"),
-                SQL("(customer_id, occurred_at DESC, stream_version DESC)"),
-                SQL("(department)"),
-            ),
-            SQL("CREATE TABLE IF NOT EXISTS {0} (customer_id uuid PRIMARY KEY, company_name text NOT NULL)")
-            .format(self.table("timeline_customers")),
-        ]
+    def schema(self) -> dict[str, Sequence[Composable]]:
+        # Indexes stay unnamed: a rebuild creates these tables under a suffix and renames
+        # them, so a fixed index name would clash with the renamed table's. ``create_tables``
+        # runs a table's statements only while the table does not exist, so indexes are
+        # created once, together with their table.
+        entries, customers = self.table("timeline_entries"), self.table("timeline_customers")
+        return {
+            "timeline_entries": [
+                SQL("CREATE TABLE {0} (event_id uuid PRIMARY KEY, customer_id uuid NOT NULL, "
+                    "stream_version bigint NOT NULL, occurred_at timestamptz NOT NULL, "
+                    "recorded_at timestamptz NOT NULL, actor_user text NOT NULL, department text NOT NULL, "
+                    "team text, site text, kind text NOT NULL, summary_ja text NOT NULL, summary_en text NOT NULL, "
+                    "deal_id uuid, ticket_id uuid, company_name text)").format(entries),
+                SQL("CREATE INDEX ON {0} (customer_id, occurred_at DESC, stream_version DESC)").format(entries),
+                SQL("CREATE INDEX ON {0} (department)").format(entries),
+            ],
+            "timeline_customers": [
+                SQL("CREATE TABLE {0} (customer_id uuid PRIMARY KEY, company_name text NOT NULL)").format(customers),
+            ],
+        }
 
     def write(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> None:
         names = self._company_names(curs, events)
