@@ -70,24 +70,24 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from services.projections.rebuild import rebuild
-    from services.projections.registry import projection_classes
+    from services.projections.registry import PROJECTIONS
     from shared.bootstrap import build_customers
     from shared.database import database_url
 
     url = database_url(settings)
     customers = build_customers(settings.model_copy(update={"database_url": url}))
-    report = rebuild(projection_classes()[args.name], customers.process, customers, url)
+    report = rebuild(PROJECTIONS[args.name], customers.process, customers, url)
     print(f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
           f"({report.rate:,.0f} events/s)")
     return 0
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    from services.projections.registry import projection_classes
+    from services.projections.registry import PROJECTIONS
     from services.projections.status import projection_status
     from shared.database import database_url
 
-    rows = projection_status(database_url(settings), list(projection_classes()))
+    rows = projection_status(database_url(settings), list(PROJECTIONS))
     print(f"{'projection':<12} {'applied':>10} {'position':>10} {'store':>10} {'lag':>8}")
     for s in rows:
         print(f"{s.projection:<12} {s.applied_events:>10,} {s.last_position:>10,} {s.store_events:>10,} "
@@ -113,7 +113,9 @@ def parser() -> argparse.ArgumentParser:
     relay = commands.add_parser("relay", help="publish the event store's events to Kafka, in order")
     relay.set_defaults(run=_relay)
 
-    names = ["pipeline", "timeline", "duplicates"]
+    from services.projections.registry import PROJECTIONS
+
+    names = list(PROJECTIONS)
     project = commands.add_parser("project", help="run a projection worker (one consumer group per projection)")
     project.add_argument("name", choices=names)
     project.set_defaults(run=_project)

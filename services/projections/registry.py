@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from services.projections.base import Projection
+from services.projections.duplicates import DuplicatesProjection
 from services.projections.pipeline import PipelineProjection
+from services.projections.timeline import TimelineProjection
 
-
-def projection_classes() -> dict[str, type[Projection]]:
-    classes: list[type[Projection]] = [PipelineProjection]
-    try:
-        from services.projections.duplicates import DuplicatesProjection
-        from services.projections.timeline import TimelineProjection
-
-        classes += [TimelineProjection, DuplicatesProjection]
-    except ImportError:  # pragma: no cover - while those modules are being written
-        pass
-    return {cls.name: cls for cls in classes}
+PROJECTIONS: dict[str, type[Projection]] = {
+    cls.name: cls for cls in (PipelineProjection, TimelineProjection, DuplicatesProjection)
+}

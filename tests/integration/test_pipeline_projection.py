@@ -1,4 +1,4 @@
-"""Commands through the API reach the pipeline read model through the relay and Kafka."""
+"""Commands through the API reach every read model through the relay and Kafka."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.command.app import create_app
+from services.projections.duplicates_queries import duplicate_approaches
+from services.projections.timeline_queries import customer_timeline
 from services.projections.stagnation import deals_without_next_action, overdue_next_actions, stuck_deals
 from shared.bootstrap import build_customers
 from tests.streaming import eventually, running
@@ -23,7 +25,7 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=JST)
 def stack(isolated):
     settings = isolated()
     customers = build_customers(settings)
-    with TestClient(create_app(settings, customers)) as client, running(settings, ("pipeline",)):
+    with TestClient(create_app(settings, customers)) as client, running(settings, ("pipeline", "timeline", "duplicates")):
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             yield client, conn, customers
     customers.close()
@@ -101,3 +103,39 @@ def test_stagnation_and_next_actions_as_of_a_given_time(stack) -> None:
     assert ids(overdue_next_actions(conn, T0 + timedelta(days=16))) == {UUID(planned)}
     [alert] = [a for a in stuck_deals(conn, process, T0 + timedelta(days=20)) if a.deal_id == UUID(idle)]
     assert (alert.threshold_days, round(alert.days_in_stage)) == (14, 20)
+
+
+def test_one_customer_history_reaches_the_timeline_for_every_department(stack) -> None:
+    client, conn, _ = stack
+    cid = register(client, "株式会社タイムライン")
+    did = open_deal(client, cid)
+    post(client, f"/customers/{cid}/tickets", {"title": "請求書の再発行", "deal_id": did},
+         actor={"user": "kato", "department": "support", "team": "サポート"})
+    post(client, f"/customers/{cid}/satisfaction", {"score": 5}, actor={"user": "suzuki", "department": "cs"})
+    page = eventually(lambda: (p := customer_timeline(conn, UUID(cid))) and len(p.entries) == 4 and p)
+    assert [e.kind for e in page.entries] == ["SatisfactionRecorded", "TicketOpened", "DealOpened",
+                                              "CustomerRegistered"]
+    assert [e.department for e in page.entries] == ["cs", "support", "sales", "sales"]
+    assert page.entries[1].summary_ja.startswith("問い合わせ起票: 請求書の再発行")
+    support_only = customer_timeline(conn, UUID(cid), departments=["support"])
+    assert [e.kind for e in support_only.entries] == ["TicketOpened"]
+
+
+def test_hq_and_branch_approaching_one_company_is_detected(stack) -> None:
+    client, conn, _ = stack
+    hq = {"user": "tanaka", "department": "sales", "team": "本社営業", "site": "東京本社"}
+    branch = {"user": "yamada", "department": "sales", "team": "大阪支店営業", "site": "大阪支店"}
+    first = post(client, "/customers", {"company_name": "株式会社重複テック", "occurred_at": at(0)}, actor=hq)
+    second = post(client, "/customers", {"company_name": "㈱重複テック", "occurred_at": at(20)}, actor=branch)
+    touch = {"channel": "visit", "direction": "outbound", "summary": "提案訪問"}
+    post(client, f"/customers/{first['customer_id']}/touchpoints", {**touch, "occurred_at": at(30)}, actor=hq)
+    post(client, f"/customers/{second['customer_id']}/touchpoints", {**touch, "occurred_at": at(31)}, actor=branch)
+
+    def alerts(as_of_days: float, window: int) -> list:
+        found = duplicate_approaches(conn, as_of=T0 + timedelta(days=as_of_days), window_days=window)
+        return [a for a in found if a.company_key == "重複テック"]
+
+    [alert] = eventually(lambda: alerts(32, 90))
+    assert set(alert.teams) == {"本社営業", "大阪支店営業"}
+    assert set(alert.company_names) == {"株式会社重複テック", "㈱重複テック"}
+    assert alerts(10, 90) == [], "only HQ had approached by then"
