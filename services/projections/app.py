@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from services.projections.registry import projection_classes
+from services.projections.registry import PROJECTIONS
 from services.projections.store import EventSource
 from services.projections.worker import ProjectionWorker
 from shared.bootstrap import build_customers
@@ -25,6 +25,6 @@ def build_worker(settings: Settings, name: str) -> ProjectionWorker:
         session_timeout_ms=settings.projection_session_timeout_ms, heartbeat_interval_ms=1000)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                              client_id=f"projection-{name}-dead-letters")
-    projection = projection_classes()[name](customers.process)
+    projection = PROJECTIONS[name](customers.process)
     return ProjectionWorker(projection, consumer, producer, url, EventSource(customers),
                             settings.dead_letter_topic, settings.projection_batch_size)
