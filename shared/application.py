@@ -30,7 +30,8 @@ from shared.domain.errors import (
     WriteContentionError,
 )
 from shared.events import Actor
-from shared.persistence import CustomerEventRecorder, PydanticMapper
+from shared.cache import CustomerCache
+from shared.persistence import CustomerEventRecorder, PydanticMapper, select_latest_snapshots
 from shared.process import ProcessDefinition
 
 MAX_ATTEMPTS = 200  # with backoff, about 10 s of losing every race before giving up
@@ -46,6 +47,10 @@ class Envelope:
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
     expected_version: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.customer_id, str):
+            object.__setattr__(self, "customer_id", UUID(self.customer_id))
 
     def request_hash(self) -> str:
         text = f"{self.command.name}|{self.customer_id}|{self.command.model_dump_json()}"
@@ -75,8 +80,9 @@ class Customers(Application[UUID]):
     snapshotting_projectors = {Customer: Customer.project}  # noqa: RUF012
 
     def __init__(self, process: ProcessDefinition, env: dict[str, str] | None = None,
-                 snapshot_interval: int = 100) -> None:
+                 snapshot_interval: int = 100, cache_size: int = 10_000) -> None:
         self.process = process
+        self.cache = CustomerCache(cache_size)
         self.snapshotting_intervals = {Customer: snapshot_interval} if snapshot_interval else {}
         env = {"IS_SNAPSHOTTING_ENABLED": "y" if snapshot_interval else "n",
                "APPLICATION_RECORDER_TOPIC": get_topic(CustomerEventRecorder), **(env or {})}
@@ -91,10 +97,28 @@ class Customers(Application[UUID]):
         return self.recorder
 
     def get_customer(self, customer_id: UUID, version: int | None = None) -> Customer:
+        """A customer now, or at a past stream version."""
+        if version is None and (customer := self.load_many([customer_id]).get(customer_id)) is not None:
+            return customer  # not put back: the caller may hold on to it
         try:
             return self.repository.get(customer_id, version=version, projector_func=Customer.project)
         except AggregateNotFoundError:
             raise NotFoundError("customer", customer_id) from None
+
+    def load_many(self, ids: Sequence[UUID]) -> dict[UUID, Customer]:
+        """Current state of many customers in two queries: cache or latest snapshot, then newer events."""
+        customers = self.cache.take(ids)
+        if self.snapshots is not None:
+            uncached = [i for i in ids if i not in customers]
+            for stored in select_latest_snapshots(self.snapshots.recorder, uncached):
+                customers[stored.originator_id] = Customer.project(None, [self.mapper.to_domain_event(stored)])
+        after = {i: customers[i].version if i in customers else 0 for i in ids}
+        newer: dict[UUID, list[Any]] = {}
+        for stored in self.event_recorder.select_streams_after(after):
+            newer.setdefault(stored.originator_id, []).append(self.mapper.to_domain_event(stored))
+        for customer_id, events in newer.items():
+            customers[customer_id] = Customer.project(customers.get(customer_id), events)
+        return customers
 
     def execute(self, envelopes: Sequence[Envelope]) -> list[Result]:
         """Execute a batch in one transaction; fall back to one by one on a write conflict."""
@@ -115,7 +139,9 @@ class Customers(Application[UUID]):
     def _execute_batch(self, envelopes: Sequence[Envelope]) -> list[Result]:
         results: list[Result | None] = [None] * len(envelopes)
         earlier = self.event_recorder.command_results([e.idempotency_key for e in envelopes if e.idempotency_key])
-        customers: dict[UUID, Customer | None] = {}
+        customers: dict[UUID, Customer | None] = dict.fromkeys(
+            {e.customer_id for e in envelopes if e.customer_id is not None})
+        customers.update(self.load_many(list(customers)))
         first_with_key: dict[str, int] = {}
         answers: list[tuple[str, UUID, str, Jsonb]] = []
         for i, envelope in enumerate(envelopes):
@@ -132,6 +158,7 @@ class Customers(Application[UUID]):
         if touched:
             self.save(*touched, command_results=answers,
                       stream_heads=[(c.id, c.version, c.state.head_hash) for c in touched])
+        self.cache.put(c for c in customers.values() if c is not None)  # saved, or unchanged
         fresh = {k: (envelopes[i].request_hash(), results[i]) for k, i in first_with_key.items()}
         for i, envelope in enumerate(envelopes):
             if results[i] is None:
@@ -164,15 +191,12 @@ class Customers(Application[UUID]):
             created={k: str(v) for k, v in (created or {}).items()},
         )
 
-    def _load(self, customer_id: UUID, customers: dict[UUID, Customer | None], must_exist: bool) -> Customer | None:
-        if customer_id not in customers:
-            try:
-                customers[customer_id] = self.get_customer(customer_id)
-            except NotFoundError:
-                customers[customer_id] = None
-        if customers[customer_id] is None and must_exist:
+    @staticmethod
+    def _load(customer_id: UUID, customers: dict[UUID, Customer | None], must_exist: bool) -> Customer | None:
+        customer = customers.setdefault(customer_id, None)  # a new id registered in this batch
+        if customer is None and must_exist:
             raise NotFoundError("customer", customer_id)
-        return customers[customer_id]
+        return customer
 
 
 def _replay(envelope: Envelope, request_hash: str, answer: Any) -> Result:

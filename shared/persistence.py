@@ -70,15 +70,32 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
                 "head_hash text NOT NULL)").format(self.stream_heads_table),
         ]
 
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Insert events and side rows in one transaction, without an explicit pipeline.
+
+        The library wraps this transaction in a psycopg pipeline; with a large batch over a
+        Unix socket that pipeline can stall for good (client and server each waiting for the
+        other). Plain statements cost a few round trips and never stall.
+        """
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        # Sorted, so concurrent batches take row locks in one order and cannot deadlock.
+        # One statement per table, from arrays. Sorted, so concurrent batches lock rows in one order.
         if results := sorted(kwargs.get("command_results", ())):
-            curs.executemany(SQL("INSERT INTO {0} (idempotency_key, customer_id, request_hash, response) "
-                                 "VALUES (%s, %s, %s, %s)").format(self.command_results_table), results)
+            curs.execute(SQL("INSERT INTO {0} (idempotency_key, customer_id, request_hash, response) "
+                             "SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::jsonb[])").format(
+                self.command_results_table), [list(column) for column in zip(*results)])
         if heads := sorted(kwargs.get("stream_heads", ())):
-            curs.executemany(SQL("INSERT INTO {0} (customer_id, version, head_hash) VALUES (%s, %s, %s) "
-                                 "ON CONFLICT (customer_id) DO UPDATE SET version = EXCLUDED.version, "
-                                 "head_hash = EXCLUDED.head_hash").format(self.stream_heads_table), heads)
+            curs.execute(SQL("INSERT INTO {0} (customer_id, version, head_hash) "
+                             "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[]) "
+                             "ON CONFLICT (customer_id) DO UPDATE SET version = EXCLUDED.version, "
+                             "head_hash = EXCLUDED.head_hash").format(self.stream_heads_table),
+                         [list(column) for column in zip(*heads)])
         super()._insert_events(curs, stored_events, **kwargs)
 
     def command_results(self, keys: Sequence[str]) -> dict[str, tuple[str, Any]]:
@@ -90,9 +107,36 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
                              "WHERE idempotency_key = ANY(%s)").format(self.command_results_table), (list(keys),))
             return {row["idempotency_key"]: (row["request_hash"], row["response"]) for row in curs.fetchall()}
 
+    def select_streams_after(self, after: dict[Any, int]) -> list[StoredEvent]:
+        """Events of many streams at once, each after its given version, in stream order."""
+        if not after:
+            return []
+        statement = SQL("SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0}.{1} e "
+                        "JOIN unnest(%s::uuid[], %s::bigint[]) AS a(id, v) "
+                        "ON e.originator_id = a.id AND e.originator_version > a.v "
+                        "ORDER BY e.originator_id, e.originator_version").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(after), list(after.values())))
+            return [StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                                topic=row["topic"], state=bytes(row["state"])) for row in curs.fetchall()]
+
     def stream_head(self, customer_id: Any) -> tuple[int, str] | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(SQL("SELECT version, head_hash FROM {0} WHERE customer_id = %s").format(
                 self.stream_heads_table), (customer_id,))
             row = curs.fetchone()
             return (row["version"], row["head_hash"]) if row else None
+
+
+def select_latest_snapshots(recorder: Any, ids: Sequence[Any]) -> list[StoredEvent]:
+    """The latest snapshot of each of many streams, in one query."""
+    if not ids:
+        return []
+    statement = SQL("SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
+                    "FROM {0}.{1} WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+                    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (list(ids),))
+        return [StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                            topic=row["topic"], state=bytes(row["state"])) for row in curs.fetchall()]

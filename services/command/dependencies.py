@@ -27,7 +27,7 @@ def _expected_version(if_match: str | None, options: CommandOptions) -> int | No
 Send = Callable[[UUID | None, Command, CommandOptions], Awaitable[dict]]
 
 
-def sender(
+async def sender(
     request: Request,
     response: Response,
     idempotency_key: Annotated[str | None, Header(

@@ -80,3 +80,15 @@ def test_snapshots_are_taken_and_load_the_same_state(customers, actor, db) -> No
     assert from_snapshot.version == replayed.version == 25
     assert from_snapshot.state == replayed.state
     assert len(events_of(db, str(cid))) == 25
+
+
+def test_a_large_batch_is_saved_in_one_transaction(customers, actor, db) -> None:
+    """3,000 events in one save (over a Unix socket where the embedded server runs: no stall)."""
+    cid = new_customer(customers, actor, touches=0)
+    touches = [Envelope(RecordTouchpoint(details=TouchpointDetails(
+        channel="email", direction="outbound", summary=f"一斉連絡 {i}" * 20)), cid, actor) for i in range(3000)]
+    results = customers.execute(touches)
+    assert [r.stream_version for r in results] == list(range(2, 3002))
+    assert db.execute("SELECT count(DISTINCT xmin) FROM customers_events WHERE originator_id = %s "
+                      "AND originator_version > 1", (cid,)).fetchone()[0] == 1
+    assert verify_chain(customers.event_recorder, cid).intact
