@@ -47,7 +47,6 @@ class ProjectionWorker:
         messages = [m for partition in batches.values() for m in partition]
         if not messages:
             return 0
-        self.consumed += len(messages)
         deliveries: list[Delivered] = []
         for message in messages:
             try:
@@ -61,6 +60,7 @@ class ProjectionWorker:
         except CommitFailedError:  # partitions moved to another worker meanwhile: it re-applies nothing twice
             log.warning("offset commit failed after a rebalance; the batch will be re-delivered and skipped")
         self.applied += applied
+        self.consumed += len(messages)  # counted last: a batch is consumed once it is applied and committed
         return applied
 
     def _apply(self, deliveries: list[Delivered]) -> int:
