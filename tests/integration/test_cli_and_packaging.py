@@ -56,7 +56,10 @@ def test_verify_exits_0_for_an_intact_chain_and_1_for_a_broken_one(customers, ac
 def test_docker_compose_runs_the_services_from_one_image_against_postgres_and_kafka() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "kafka", "command"} <= set(services)
+    assert {"postgres", "kafka", "command", "relay", "project-pipeline", "project-timeline",
+            "project-duplicates"} <= set(services)
+    assert services["project-timeline"]["command"] == ["project", "timeline"]
+    assert services["relay"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert services["command"]["build"] == "."
     assert services["command"]["environment"]["DATABASE_URL"].startswith("postgresql://")
     assert services["command"]["depends_on"]["postgres"]["condition"] == "service_healthy"
