@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from uuid import UUID
 
@@ -18,7 +19,13 @@ def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
     from shared.process import load_process_definition
 
     process = load_process_definition(settings.process_definition)  # a bad file stops us before we listen
-    uvicorn.run(create_app(settings, process=process), host=args.host or settings.command_host,
+    workers = args.workers or settings.command_workers
+    if workers > 1 and settings.database_url is None:
+        from shared.database import database_url  # start the embedded server once, before the workers start
+
+        os.environ["DATABASE_URL"] = database_url(settings)
+    app = "services.command.app:create_app" if workers > 1 else create_app(settings, process=process)
+    uvicorn.run(app, factory=workers > 1, workers=workers, host=args.host or settings.command_host,
                 port=args.port or settings.command_port, log_level="info", access_log=args.access_log)
     return 0
 
@@ -103,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=["command"])
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="processes (default COMMAND_WORKERS, 1)")
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(run=_serve_command)
 

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     postgres_idle_in_transaction_timeout: int = Field(default=10, ge=1)
     command_host: str = "127.0.0.1"
     command_port: int = 8000
+    command_workers: int = Field(default=1, ge=1, description="processes serving the command API")
 
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka brokers; unset starts a local Kafka-protocol broker (tansu)")
