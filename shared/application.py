@@ -120,8 +120,13 @@ class Customers(Application[UUID]):
             customers[customer_id] = Customer.project(customers.get(customer_id), events)
         return customers
 
-    def execute(self, envelopes: Sequence[Envelope]) -> list[Result]:
-        """Execute a batch in one transaction; fall back to one by one on a write conflict."""
+    def execute(self, envelopes: Sequence[Envelope], dry_run: bool = False) -> list[Result]:
+        """Execute a batch in one transaction; fall back to one by one on a write conflict.
+
+        A dry run answers every command as it would be answered, and writes nothing.
+        """
+        if dry_run:
+            return self._execute_batch(envelopes, dry_run=True)
         try:
             return self._execute_batch(envelopes)
         except IntegrityError:
@@ -136,7 +141,7 @@ class Customers(Application[UUID]):
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         return WriteContentionError(f"gave up after losing {MAX_ATTEMPTS} write races on one stream")
 
-    def _execute_batch(self, envelopes: Sequence[Envelope]) -> list[Result]:
+    def _execute_batch(self, envelopes: Sequence[Envelope], dry_run: bool = False) -> list[Result]:
         results: list[Result | None] = [None] * len(envelopes)
         earlier = self.event_recorder.command_results([e.idempotency_key for e in envelopes if e.idempotency_key])
         customers: dict[UUID, Customer | None] = dict.fromkeys(
@@ -155,10 +160,13 @@ class Customers(Application[UUID]):
                 answers.append((key, UUID(outcome.customer_id), envelope.request_hash(),
                                 Jsonb(outcome.as_response())))
         touched = [c for c in customers.values() if c is not None and c._pending_events]
-        if touched:
+        if dry_run:
+            touched = []  # and nothing goes back to the cache: those customers hold unsaved events
+        elif touched:
             self.save(*touched, command_results=answers,
                       stream_heads=[(c.id, c.version, c.state.head_hash) for c in touched])
-        self.cache.put(c for c in customers.values() if c is not None)  # saved, or unchanged
+        if not dry_run:
+            self.cache.put(c for c in customers.values() if c is not None)  # saved, or unchanged
         fresh = {k: (envelopes[i].request_hash(), results[i]) for k, i in first_with_key.items()}
         for i, envelope in enumerate(envelopes):
             if results[i] is None:

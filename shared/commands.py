@@ -16,11 +16,12 @@ from pydantic import Field
 from shared.domain.customer import CommandContext, Customer
 from shared.events.base import Frozen
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
-from shared.events.deal import DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
+from shared.events.deal import DealDetails, ImportedStage, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
 from shared.events.sales_activity import (
     ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
     MeetingOutcome, MeetingPlan, ProposalDetails, QuoteDetails, RevisionRequest, RevisionResult,
 )
+from shared.events.support import FeedbackDetails as CustomerFeedbackDetails
 from shared.events.support import OnboardingProgress, SatisfactionDetails, TicketDetails, TicketResolution, TicketUpdate
 
 
@@ -55,6 +56,21 @@ class RecordLeadSource(Command):
 class OpenDeal(Command):
     name = "open_deal"
     details: DealDetails
+
+
+class DealImport(Frozen):
+    deal: DealDetails
+    imported: ImportedStage
+
+
+class ImportDeal(Command):
+    name = "import_deal"
+    details: DealImport
+
+
+class RecordFeedback(Command):
+    name = "record_feedback"
+    details: CustomerFeedbackDetails
 
 
 class RecordOnboarding(Command):
@@ -189,6 +205,8 @@ HANDLERS: dict[type[Command], Handler] = {
     RecordTouchpoint: lambda c, m, x: {"touchpoint_id": c.record_touchpoint(m.details, x)},
     RecordLeadSource: lambda c, m, x: c.record_lead_source(m.details, x),
     OpenDeal: lambda c, m, x: {"deal_id": c.open_deal(m.details, x)},
+    ImportDeal: lambda c, m, x: {"deal_id": c.import_deal(m.details.deal, m.details.imported, x)},
+    RecordFeedback: lambda c, m, x: c.record_feedback(m.details, x),
     RecordOnboarding: lambda c, m, x: c.record_onboarding(m.details, x),
     RecordSatisfaction: lambda c, m, x: c.record_satisfaction(m.details, x),
     OpenTicket: lambda c, m, x: {"ticket_id": c.open_ticket(m.details, x)},

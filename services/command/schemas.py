@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, create_model
 
-from shared.commands import StageChange
+from shared.commands import DealImport, StageChange
 from shared.events import Actor
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
 from shared.events.deal import DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
@@ -20,6 +20,7 @@ from shared.events.sales_activity import (
     ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
     MeetingOutcome, MeetingPlan, ProposalDetails, QuoteDetails, RevisionRequest, RevisionResult,
 )
+from shared.events.support import FeedbackDetails as CustomerFeedbackDetails
 from shared.events.support import OnboardingProgress, SatisfactionDetails, TicketDetails, TicketResolution, TicketUpdate
 
 
@@ -52,6 +53,8 @@ RecordTouchpointRequest = _request(TouchpointDetails, "RecordTouchpointRequest")
 RecordLeadSourceRequest = _request(LeadSourceDetails, "RecordLeadSourceRequest")
 OpenDealRequest = _request(DealDetails, "OpenDealRequest")
 RecordOnboardingRequest = _request(OnboardingProgress, "RecordOnboardingRequest")
+RecordFeedbackRequest = _request(CustomerFeedbackDetails, "RecordFeedbackRequest")
+ImportDealRequest = _request(DealImport, "ImportDealRequest")
 RecordSatisfactionRequest = _request(SatisfactionDetails, "RecordSatisfactionRequest")
 OpenTicketRequest = _request(TicketDetails, "OpenTicketRequest")
 UpdateTicketRequest = _request(TicketUpdate, "UpdateTicketRequest")

@@ -127,6 +127,8 @@ class _History:
     def record(self, event: ev.CustomerEvent) -> None:
         if isinstance(event, ev.DealOpened):
             self._enter(event, event.phase, event.stage)
+        elif isinstance(event, ev.DealImported):
+            self._enter(event, event.phase, event.stage, event.stage_entered_at)
         elif isinstance(event, ev.StageChanged):
             self._leave(event)
             self._enter(event, event.to_phase, event.to_stage)
@@ -134,11 +136,12 @@ class _History:
             self._leave(event)
             self._enter(event, "lost", "lost")
 
-    def _enter(self, event: Any, phase: str, stage: str) -> None:
+    def _enter(self, event: Any, phase: str, stage: str, entered_at: datetime | None = None) -> None:
+        entered_at = entered_at or event.occurred_at
         seq = self.current.get(event.deal_id, (0, None))[0] + 1
-        self.current[event.deal_id] = (seq, event.occurred_at)
+        self.current[event.deal_id] = (seq, entered_at)
         self.inserts[(event.deal_id, seq)] = (event.deal_id, seq, event.originator_id, phase, stage,
-                                              event.occurred_at, event.actor.user, event.actor.team, None, None)
+                                              entered_at, event.actor.user, event.actor.team, None, None)
 
     def _leave(self, event: Any) -> None:
         seq, entered_at = self.current[event.deal_id]

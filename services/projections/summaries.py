@@ -151,6 +151,12 @@ def deal_opened(e: ev.DealOpened, p: ProcessDefinition) -> Summary:
     return f"案件作成: {short(e.title)}（{sj}）", f"Deal opened: {short(e.title)} ({se})"
 
 
+def deal_imported(e: ev.DealImported, p: ProcessDefinition) -> Summary:
+    sj, se = phase_stage(p, e.phase, e.stage)
+    return (f"案件取り込み: {short(e.title)}（{sj}、取込元: {short(e.source)}）",
+            f"Deal imported: {short(e.title)} ({se}, from {short(e.source)})")
+
+
 def stage_changed(e: ev.StageChanged, p: ProcessDefinition) -> Summary:
     (fj, fe), (tj, te) = phase_stage(p, e.from_phase, e.from_stage), phase_stage(p, e.to_phase, e.to_stage)
     return f"ステージ変更: {fj} → {tj}", f"Stage: {fe} → {te}"
@@ -258,6 +264,15 @@ def satisfaction(e: ev.SatisfactionRecorded, p: ProcessDefinition) -> Summary:
     return f"満足度: {ja}", f"Satisfaction: {en}"
 
 
+FEEDBACK_KINDS = {"usage": ("利用状況", "Usage"), "trouble": ("トラブル", "Trouble"), "request": ("要望", "Request"),
+                   "upsell_hint": ("アップセルの兆し", "Upsell hint"), "other": ("その他", "Other")}
+
+
+def customer_feedback(e: ev.CustomerFeedbackRecorded, p: ProcessDefinition) -> Summary:
+    tj, te = fixed(FEEDBACK_KINDS, e.kind)
+    return f"フィードバック（{tj}）: {short(e.summary)}", f"Feedback ({te}): {short(e.summary)}"
+
+
 def ticket_opened(e: ev.TicketOpened, p: ProcessDefinition) -> Summary:
     pj, pe = fixed(PRIORITIES, e.priority)
     return (f"問い合わせ起票: {short(e.title)}（優先度: {pj}）",
@@ -279,6 +294,8 @@ SUMMARIES: dict[type[ev.CustomerEvent], Summarize] = {
     ev.TouchpointRecorded: touchpoint,
     ev.LeadSourceRecorded: lead_source,
     ev.DealOpened: deal_opened,
+    ev.DealImported: deal_imported,
+    ev.CustomerFeedbackRecorded: customer_feedback,
     ev.StageChanged: stage_changed,
     ev.DealWon: deal_won,
     ev.DealLost: deal_lost,

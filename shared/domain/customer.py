@@ -130,6 +130,22 @@ class Customer:
                       stage=first.id, team=details.team or ctx.actor.team, site=details.site or ctx.actor.site)
         return deal_id
 
+    def import_deal(self, details: Any, imported: Any, ctx: CommandContext) -> UUID:
+        """Bring in an existing deal at the stage it has reached, saying so (no criteria are claimed)."""
+        if not ctx.process.has_stage(imported.stage):
+            raise InvalidFieldError("stage", f"unknown stage '{imported.stage}'",
+                                    [s.id for p in ctx.process.phases for s in p.stages])
+        deal_id = uuid4()
+        self._trigger(ev.DealImported, ctx, details, deal_id=deal_id, phase=ctx.process.phase_of(imported.stage).id,
+                      stage=imported.stage, source=imported.source,
+                      stage_entered_at=imported.stage_entered_at or ctx.occurred_at or datetime.now(timezone.utc),
+                      team=details.team or ctx.actor.team, site=details.site or ctx.actor.site)
+        return deal_id
+
+    def record_feedback(self, details: Any, ctx: CommandContext) -> None:
+        self._known_deal(details.deal_id)
+        self._trigger(ev.CustomerFeedbackRecorded, ctx, details)
+
     def record_onboarding(self, details: Any, ctx: CommandContext) -> None:
         self._known_deal(details.deal_id)
         self._trigger(ev.OnboardingProgressRecorded, ctx, details)

@@ -129,6 +129,12 @@ def _deal_opened(s: CustomerState, e: ev.DealOpened) -> None:
                                    stage_entered_at=e.occurred_at, opened_at=e.occurred_at)
 
 
+def _deal_imported(s: CustomerState, e: ev.DealImported) -> None:
+    s.deals[str(e.deal_id)] = Deal(title=e.title, owner=e.owner, team=e.team, site=e.site, amount=e.amount,
+                                   expected_close=e.expected_close, phase=e.phase, stage=e.stage,
+                                   stage_entered_at=e.stage_entered_at, opened_at=e.stage_entered_at)
+
+
 def _stage_changed(d: Deal, e: ev.StageChanged) -> None:
     d.phase, d.stage, d.stage_entered_at = e.to_phase, e.to_stage, e.occurred_at
 
@@ -208,6 +214,8 @@ CUSTOMER_EVOLVERS: dict[type, Callable[[CustomerState, Any], None]] = {
     ev.TouchpointRecorded: _touchpoint,
     ev.LeadSourceRecorded: _lead_source,
     ev.DealOpened: _deal_opened,
+    ev.DealImported: _deal_imported,
+    ev.CustomerFeedbackRecorded: lambda s, e: None,  # on the timeline only
     ev.OnboardingProgressRecorded: _onboarding,
     ev.SatisfactionRecorded: _satisfaction,
     ev.TicketOpened: _ticket_opened,

@@ -3,7 +3,7 @@
 from shared.events.base import GENESIS_HASH, Actor, CustomerEvent, Department, Selection, canonical_json, stored_hash
 from shared.events.customer import ContactAdded, CustomerRegistered, LeadSourceRecorded, TouchpointRecorded
 from shared.events.deal import (
-    DealEvent, DealLost, DealOpened, DealWon, NextActionCompleted, NextActionSet, SatisfiedCriterion, StageChanged,
+    DealEvent, DealImported, DealLost, DealOpened, DealWon, NextActionCompleted, NextActionSet, SatisfiedCriterion, StageChanged,
     TemperatureSet,
 )
 from shared.events.sales_activity import (
@@ -11,17 +11,18 @@ from shared.events.sales_activity import (
     MeetingScheduled, ProposalFeedbackRecorded, ProposalSent, QuoteSubmitted, RevisionDone, RevisionRequested,
 )
 from shared.events.support import (
-    OnboardingProgressRecorded, SatisfactionRecorded, TicketOpened, TicketResolved, TicketUpdated,
+    CustomerFeedbackRecorded, OnboardingProgressRecorded, SatisfactionRecorded, TicketOpened, TicketResolved,
+    TicketUpdated,
 )
 
 EVENT_TYPES: dict[str, type[CustomerEvent]] = {
     cls.__name__: cls
     for cls in (
         CustomerRegistered, ContactAdded, TouchpointRecorded, LeadSourceRecorded,
-        DealOpened, StageChanged, DealWon, DealLost, NextActionSet, NextActionCompleted, TemperatureSet,
+        DealOpened, DealImported, StageChanged, DealWon, DealLost, NextActionSet, NextActionCompleted, TemperatureSet,
         HearingRecorded, MeetingScheduled, MeetingHeld, ProposalSent, QuoteSubmitted, ProposalFeedbackRecorded,
         RevisionRequested, RevisionDone, ApprovalStatusUpdated, ContractTermsUpdated, ContractSigned, HandedOffToCS,
-        OnboardingProgressRecorded, SatisfactionRecorded, TicketOpened, TicketUpdated, TicketResolved,
+        OnboardingProgressRecorded, SatisfactionRecorded, CustomerFeedbackRecorded, TicketOpened, TicketUpdated, TicketResolved,
     )
 }
 

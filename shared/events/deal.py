@@ -28,6 +28,23 @@ class DealOpened(DealEvent, DealDetails):
     stage: str
 
 
+class ImportedStage(Frozen):
+    """Where an existing deal stood when it was brought in from another system."""
+
+    stage: str = Field(min_length=1, examples=["negotiating_terms"])
+    stage_entered_at: datetime | None = Field(default=None, description="when it entered that stage, if known")
+    source: str = Field(default="import", max_length=200, examples=["顧客台帳.xlsx"])
+
+
+class DealImported(DealEvent, DealDetails):
+    """A deal opened directly at its current stage by an import: history-honest, nothing fabricated."""
+
+    phase: str
+    stage: str
+    stage_entered_at: datetime
+    source: str
+
+
 class SatisfiedCriterion(Frozen):
     id: str
     facts: tuple[str, ...]

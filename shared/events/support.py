@@ -33,6 +33,19 @@ class SatisfactionRecorded(CustomerEvent, SatisfactionDetails):
     pass
 
 
+class FeedbackDetails(Frozen):
+    """What CS, tech or support learned from the customer: usage, trouble, requests, upsell hints."""
+
+    deal_id: UUID | None = None
+    kind: Literal["usage", "trouble", "request", "upsell_hint", "other"] = Field(examples=["upsell_hint"])
+    summary: str = Field(min_length=1, max_length=1000, examples=["他部署でも利用したいとの声"])
+    detail: str = Field(default="", max_length=8000)
+
+
+class CustomerFeedbackRecorded(CustomerEvent, FeedbackDetails):
+    pass
+
+
 class TicketDetails(Frozen):
     title: str = Field(min_length=1, max_length=200, examples=["ログインできない"])
     description: str = Field(default="", max_length=8000)

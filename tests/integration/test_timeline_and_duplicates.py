@@ -22,12 +22,14 @@ from shared.application import Envelope, Outcome
 from shared.events import EVENT_TYPES, Actor, CustomerEvent, Selection, StageChanged
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
 from shared.events.deal import (
+    ImportedStage,
     DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails,
 )
 from shared.events.sales_activity import (
     ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
     MeetingOutcome, MeetingPlan, ProposalDetails, QuoteDetails, RevisionRequest, RevisionResult,
 )
+from shared.events.support import FeedbackDetails as CustomerFeedback
 from shared.events.support import (
     OnboardingProgress, SatisfactionDetails, TicketDetails, TicketResolution, TicketUpdate,
 )
@@ -167,6 +169,9 @@ def story(customers) -> list[CustomerEvent]:
     ticket = run(cmd.OpenTicket(details=TicketDetails(title="ログインできない", priority="high")), SUPPORT)["ticket_id"]
     run(cmd.UpdateTicket(ticket_id=ticket, details=TicketUpdate(status="in_progress", note="ログ調査中")), TECH)
     run(cmd.ResolveTicket(ticket_id=ticket, details=TicketResolution(resolution="パスワード再設定で解決")), SUPPORT)
+    run(cmd.RecordFeedback(details=CustomerFeedback(kind="upsell_hint", summary="他部署でも使いたい")), TECH)
+    run(cmd.ImportDeal(details=cmd.DealImport(deal=DealDetails(title="旧システムの保守更新", owner="tanaka"),
+                                              imported=ImportedStage(stage="in_approval", source="台帳.xlsx"))))
     b = run(cmd.OpenDeal(details=DealDetails(title="追加ライセンス", owner="tanaka")))["deal_id"]
     deal(cmd.LoseDeal, b, details=LossDetails(reason=Selection(choice="competitor", note="A社に決定")))
     # Recorded last, happened first: a visit entered a day late.
@@ -278,7 +283,7 @@ def test_the_timeline_filters_by_department_kind_and_period(story, timeline, db)
     assert ids(departments=["support", "tech"]) == newest_first(
         [e for e in story if e.actor.department in ("support", "tech")])
     assert [e.kind for e in customer_timeline(db, cid, departments=["tech"], suffix=suffix).entries] == [
-        "TicketUpdated"]
+        "CustomerFeedbackRecorded", "TicketUpdated"]
     assert ids(kinds=["StageChanged", "DealWon"]) == newest_first(
         [e for e in story if type(e).__name__ in ("StageChanged", "DealWon")])
     since, until = START + timedelta(hours=5), START + timedelta(hours=12)

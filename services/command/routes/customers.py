@@ -44,6 +44,12 @@ async def record_lead_source(customer_id: UUID, body: s.RecordLeadSourceRequest,
     return await send(customer_id, c.RecordLeadSource(details=body.details()), body)
 
 
+@router.post("/{customer_id}/feedback", summary="Record feedback from CS, tech or support (usage, trouble, "
+             "requests, upsell hints)", **CREATED)
+async def record_feedback(customer_id: UUID, body: s.RecordFeedbackRequest, send: SendDep):
+    return await send(customer_id, c.RecordFeedback(details=body.details()), body)
+
+
 @router.post("/{customer_id}/onboarding-progress", summary="Record onboarding progress (導入進捗, CS)", **CREATED)
 async def record_onboarding(customer_id: UUID, body: s.RecordOnboardingRequest, send: SendDep):
     return await send(customer_id, c.RecordOnboarding(details=body.details()), body)

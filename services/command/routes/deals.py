@@ -22,6 +22,12 @@ async def open_deal(customer_id: UUID, body: s.OpenDealRequest, send: SendDep):
     return await send(customer_id, c.OpenDeal(details=body.details()), body)
 
 
+@router.post("/imported", summary="Bring in an existing deal at its current stage (取り込み; no criteria claimed)",
+             **CREATED)
+async def import_deal(customer_id: UUID, body: s.ImportDealRequest, send: SendDep):
+    return await send(customer_id, c.ImportDeal(details=body.details()), body)
+
+
 @router.get("/{deal_id}", response_model=DealView,
             summary="A deal's phase, stage, facts and the required information still missing")
 async def get_deal(customer_id: UUID, deal_id: UUID, customers: CustomersDep):
