@@ -1,4 +1,5 @@
-"""Shared bits of the benchmarks: fresh databases, CPU accounting, a keep-alive HTTP client, thread runs."""
+"""Shared bits of the benchmarks: fresh databases, CPU accounting, a keep-alive HTTP client, thread runs,
+service subprocesses and py-spy profiles."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,3 +194,191 @@ async def drive(port: int, clients: int, next_request: Callable[[], bytes | None
             writer.close()
 
     await asyncio.gather(*(client() for _ in range(clients)))
+
+
+# ---------------------------------------------------------------- service subprocesses
+
+def start_service(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Run `customer-timeline <args>` from this virtualenv, output to `log`, in a session of its own
+    (so a Ctrl-C in the terminal reaches only the benchmark, which then stops it in order)."""
+    exe = Path(sys.executable).with_name("customer-timeline")
+    return subprocess.Popen([str(exe), *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop_service(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM (the services stop their loops on it), then SIGKILL if it takes longer than `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def log_tail(log: Path, chars: int = 3000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of a process (every thread's), from /proc."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+
+
+def process_cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+# ---------------------------------------------------------------- profiles (py-spy)
+
+def py_spy_executable() -> str | None:
+    candidate = Path(sys.executable).with_name("py-spy")
+    return str(candidate) if candidate.exists() else shutil.which("py-spy")
+
+
+@contextlib.contextmanager
+def py_spy(output: Path, rate: int = 100, nonblocking: bool = True) -> Iterator[None]:
+    """Sample THIS process with py-spy while the block runs: raw folded stacks, idle time included
+    (time spent waiting on PostgreSQL shows as the waiting frame, so shares are of wall time).
+    Non-blocking by default: pausing the process for every sample slowed a rebuild ~3x here."""
+    exe = py_spy_executable()
+    if exe is None:
+        raise RuntimeError("py-spy not found: pip install py-spy into the virtualenv")
+    spy = subprocess.Popen([exe, "record", "--pid", str(os.getpid()), "--format", "raw", "--output", str(output),
+                            "--rate", str(rate), "--idle", "--full-filenames",
+                            *(["--nonblocking"] if nonblocking else [])],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(1.0)  # let it attach before the work starts
+    if spy.poll() is not None:
+        raise RuntimeError(f"py-spy exited: {spy.stderr.read().decode(errors='replace')[-500:]}")
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _frame_name(frame: str) -> str:
+    """`Class.func (/abs/path/file.py:123)` -> `path/file.py:Class.func`, the path shortened to the
+    package (site-packages), the standard library, or the repository."""
+    function, _, location = frame.rpartition(" (")
+    path = location.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", f"{REPO}/", "/lib/python3."):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            if marker.startswith("/lib/python"):
+                path = "stdlib/" + path.split("/", 1)[1]
+            break
+    return f"{path}:{function}"
+
+
+def frame_matches(name: str, spec: str) -> bool:
+    """`path/file.py:func` matches `path/file.py:func` and `path/file.py:Class.func` (path may be a suffix)."""
+    path, _, function = name.partition(":")
+    want_path, _, want_function = spec.partition(":")
+    return path.endswith(want_path) and (function == want_function or function.endswith("." + want_function))
+
+
+@dataclass
+class Profile:
+    """Folded stacks below one frame (`root`): how many samples include / end in each function."""
+
+    samples: int
+    inclusive: Counter[str]
+    own: Counter[str]
+
+    @classmethod
+    def read(cls, path: Path, root: str) -> Profile:
+        inclusive: Counter[str] = Counter()
+        own: Counter[str] = Counter()
+        samples = 0
+        for line in path.read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            names = [_frame_name(frame) for frame in stack.split(";")]
+            at = next((i for i, name in enumerate(names) if frame_matches(name, root)), None)
+            if at is None:
+                continue  # another thread, or before / after the measured call
+            names = names[at:]
+            samples += int(count)
+            for name in set(names):
+                inclusive[name] += int(count)
+            own[names[-1]] += int(count)
+        return cls(samples, inclusive, own)
+
+    def share(self, name: str) -> float:
+        return self.inclusive[name] / self.samples if self.samples else 0.0
+
+    def top(self, which: str = "inclusive", n: int = 12, skip: frozenset[str] = frozenset()) -> list[tuple[str, float]]:
+        counter = self.inclusive if which == "inclusive" else self.own
+        return [(name, count / self.samples) for name, count in counter.most_common()
+                if name not in skip][:n] if self.samples else []
+
+
+def split_stacks(path: Path, root: str, groups: dict[str, tuple[str, ...]]) -> tuple[int, dict[str, float]]:
+    """Share of the samples below `root` per group; a sample goes to the first group (in the given
+    order) naming a function on its stack, else to 'other'. Names as `file.py:function` suffixes."""
+    counts: defaultdict[str, int] = defaultdict(int)
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        names = [_frame_name(frame) for frame in stack.split(";")]
+        at = next((i for i, name in enumerate(names) if frame_matches(name, root)), None)
+        if at is None:
+            continue
+        total += int(count)
+        below = names[at:]
+        for group, functions in groups.items():
+            if any(frame_matches(name, function) for name in below for function in functions):
+                counts[group] += int(count)
+                break
+        else:
+            counts["other"] += int(count)
+    return total, {group: counts[group] / total for group in [*groups, "other"] if counts[group]} if total else {}
+
+
+# ---------------------------------------------------------------- a quiet machine
+
+def busy_processes(patterns: tuple[str, ...] = ("pytest", "bench.")) -> list[str]:
+    """Other processes whose command line names a test run or another benchmark (not this one or its parents)."""
+    mine = {os.getpid(), os.getppid()}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        args = process_cmdline(int(entry.name))
+        line = " ".join(a for a in args if a)
+        if any(p in a for a in args[:4] for p in patterns) and "grep" not in line and "timeout" not in args[:1]:
+            found.append(f"{entry.name}: {line[:100]}")
+    return found
+
+
+def wait_for_quiet_machine(max_wait: float, busy_below: float = 0.3, window: float = 3.0) -> str:
+    """Wait until no test run or other benchmark runs and the machine is mostly idle for `window` s.
+    Returns a line for the report (waited how long, or why it gave up)."""
+    started = time.monotonic()
+    while True:
+        others = busy_processes()
+        before = machine_cpu_seconds()
+        time.sleep(window)
+        after = machine_cpu_seconds()
+        busy = (after[0] - before[0]) / max(after[1] - before[1], 1e-9)
+        if not others and busy < busy_below:
+            return (f"quiet machine: waited {time.monotonic() - started:,.0f} s; "
+                    f"{busy:.0%} busy over {window:g} s before the start")
+        if time.monotonic() - started > max_wait:
+            return (f"WARNING: machine not quiet after {max_wait:,.0f} s ({busy:.0%} busy; {len(others)} test or "
+                    f"benchmark processes: {others[:3]}): figures may be skewed")
+        print(f"    waiting for a quiet machine: {busy:.0%} busy, {len(others)} test/benchmark processes {others[:2]}",
+              flush=True)
