@@ -65,6 +65,16 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
     return _run_until_signalled(build_relay(settings).run)
 
 
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from services.ingest.app import build_ingest
+
+    consumer = build_ingest(settings)
+    try:
+        return _run_until_signalled(consumer.run)
+    finally:
+        consumer.close()
+
+
 def _project(settings: Settings, args: argparse.Namespace) -> int:
     from services.projections.app import build_worker
 
@@ -117,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="verify a customer's hash chain (exit 1 if broken)")
     verify.add_argument("customer_id", type=UUID)
     verify.set_defaults(run=_verify)
+
+    ingest = commands.add_parser("ingest", help="append commands from the ingest topic, answer on the results topic")
+    ingest.set_defaults(run=_ingest)
 
     relay = commands.add_parser("relay", help="publish the event store's events to Kafka, in order")
     relay.set_defaults(run=_relay)

@@ -36,5 +36,10 @@ class Settings(BaseSettings):
     projection_max_poll_interval_ms: int = Field(default=10_000, description="also the consumer group's rebalance timeout")
     projection_session_timeout_ms: int = 6_000
     consumer_group_prefix: str = Field(default="projection", description="consumer group = <prefix>-<projection>")
+    ingest_topic: str = Field(default="customer-commands", description="commands from sales, CS, support and tech apps")
+    ingest_topic_partitions: int = Field(default=6, ge=1)
+    ingest_results_topic: str = Field(default="customer-command-results", description="one outcome per command, keyed by idempotency key")
+    ingest_dead_letter_topic: str = "customer-commands.dead-letter"
+    ingest_batch_size: int = Field(default=2000, ge=1, description="most commands appended in one transaction")
     duplicate_window_days: int = Field(default=90, ge=1,
                                        description="window in which two teams or sites on one company count as duplicate approach")

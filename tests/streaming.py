@@ -88,3 +88,21 @@ def write_history(customers: Any, actor: Any, n_customers: int, touches: int) ->
     results = customers.execute(steps)
     assert all(isinstance(r, Outcome) for r in results), [r for r in results if not isinstance(r, Outcome)][:3]
     return 2 * n_customers + len(steps)
+
+
+def read_topic(bootstrap: str, topic: str, until: Callable[[list[Any]], bool], timeout: float = 60.0) -> list[Any]:
+    """Messages of a topic from the start, read until until(messages) holds (or fail after timeout)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=500)
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(messages):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: condition not reached within {timeout} s ({len(messages)} read)")
+            messages.extend(consumer)
+    finally:
+        consumer.close()
+    return messages

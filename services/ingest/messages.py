@@ -1,0 +1,106 @@
+"""The ingest topic's message format, and the outcome each message gets.
+
+A message (UTF-8 JSON) is a command as the HTTP API takes it, plus its envelope::
+
+    {"command": "record_touchpoint", "idempotency_key": "crm-8812-tp-1",
+     "customer_id": "…", "actor": {"user": "tanaka", "department": "sales", …},
+     "occurred_at": "2026-11-20T10:00:00+09:00", "expected_version": null,
+     "deal_id": "…",                     # and other ids the command names
+     "details": {"channel": "phone", …}}
+
+Not JSON, an unknown command or no idempotency key: the message is poison (dead-letter
+topic). Anything else is answered on the results topic, keyed by its idempotency key:
+accepted (with the stream version) or rejected (invalid field, unmet criteria, stale
+version …), through the same command models and domain rules as the HTTP API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from shared.application import Envelope, Outcome, Result
+from shared.commands import COMMAND_TYPES
+from shared.domain.errors import DomainError
+from shared.events import Actor
+
+ENVELOPE_FIELDS = {"command", "idempotency_key", "customer_id", "actor", "occurred_at", "expected_version"}
+
+
+class PoisonMessageError(ValueError):
+    """A message no app could be answered about: not JSON, unknown command, no idempotency key."""
+
+
+class EnvelopeFields(BaseModel):
+    idempotency_key: str
+    customer_id: UUID | None = None
+    actor: Actor
+    occurred_at: datetime | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message understood well enough to answer, but invalid."""
+
+    idempotency_key: str
+    command: str
+    error: dict[str, Any]
+
+
+def decode(value: bytes | None) -> Envelope | Rejected:
+    try:
+        message = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as error:
+        raise PoisonMessageError(f"not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise PoisonMessageError("not a JSON object")
+    key = message.get("idempotency_key")
+    if not isinstance(key, str) or not key:
+        raise PoisonMessageError("idempotency_key is required (a non-empty string)")
+    name = message.get("command")
+    if name not in COMMAND_TYPES:
+        raise PoisonMessageError(f"unknown command {name!r} (known: {', '.join(sorted(COMMAND_TYPES))})")
+    try:
+        fields = EnvelopeFields.model_validate({k: v for k, v in message.items() if k in ENVELOPE_FIELDS})
+        command = COMMAND_TYPES[name].model_validate({k: v for k, v in message.items() if k not in ENVELOPE_FIELDS})
+        envelope = Envelope(command=command, customer_id=fields.customer_id, actor=fields.actor,
+                            occurred_at=fields.occurred_at,
+                            idempotency_key=key, expected_version=fields.expected_version)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return Rejected(key, name, {"code": "invalid_field", "field": field,
+                                    "message": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                                         for e in error.errors())})
+    if envelope.customer_id is None and name != "register_customer":
+        return Rejected(key, name, {"code": "invalid_field", "field": "customer_id",
+                                    "message": "customer_id: required for this command"})
+    return envelope
+
+
+def outcome_message(envelope: Envelope, result: Result) -> tuple[bytes, bytes]:
+    """Key and value of the answer to one command."""
+    base = {"idempotency_key": envelope.idempotency_key, "command": envelope.command.name}
+    if isinstance(result, Outcome):
+        value = {**base, "status": "accepted", **result.as_response(), "replayed": result.replayed}
+    else:
+        value = {**base, "status": "rejected",
+                 "customer_id": str(envelope.customer_id) if envelope.customer_id else None,
+                 "error": _error(result)}
+    return envelope.idempotency_key.encode(), orjson.dumps(value)
+
+
+def rejection_message(rejected: Rejected) -> tuple[bytes, bytes]:
+    value = {"idempotency_key": rejected.idempotency_key, "command": rejected.command, "status": "rejected",
+             "error": rejected.error}
+    return rejected.idempotency_key.encode(), orjson.dumps(value)
+
+
+def _error(error: DomainError) -> dict[str, Any]:
+    return {k: v for k, v in error.detail().items() if v is not None}
