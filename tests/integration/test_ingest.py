@@ -164,3 +164,17 @@ def test_the_consumer_killed_mid_batch_loses_nothing_and_doubles_nothing(isolate
     assert all(v == list(range(1, 42)) for _, v in versions)
     for customer_id in ids[:5]:
         assert summaries(settings.database_url, customer_id) == [f"call {n}" for n in range(40)]
+
+
+def test_the_example_producer_gets_every_command_accepted(isolated) -> None:
+    settings = isolated()
+    ingest = build_ingest(settings)
+    with threads_running(ingest.run):
+        result = subprocess.run(
+            [sys.executable, "examples/producer.py", "--bootstrap", settings.kafka_bootstrap_servers,
+             "--topic", settings.ingest_topic, "--results-topic", settings.ingest_results_topic],
+            capture_output=True, text=True, timeout=90)
+    ingest.close()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 6 and all(": accepted" in line for line in lines), result.stdout
