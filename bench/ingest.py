@@ -1,0 +1,141 @@
+"""Ingest throughput: commands durably appended from the Kafka ingest topic, beside the raw limit.
+
+1. Produce `--messages` JSON commands (registrations of `--customers` companies, then
+   touchpoints to random customers) to a fresh ingest topic.
+2. Start `customer-timeline ingest` (a subprocess) and time it until every command is
+   an event in a fresh database. The sustained rate is taken between 5 % and 95 % of
+   the events (group join and start-up excluded); the whole run is printed too.
+3. Baseline in the same run: raw psycopg `executemany` of the same number of rows of the
+   same size, 1,000 per transaction, into a plain table.
+
+Run: python -m bench.ingest [--messages 1000000] [--customers 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shlex
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psycopg
+from kafka import KafkaProducer
+
+from bench._support import (
+    CpuMeter, default_database_url, free_port, fresh_database, log_tail, server_version, start_service,
+    stop_service, wait_for_quiet_machine,
+)
+from shared.broker import ensure_topics, start_local_broker
+
+SALES = {"user": "bench", "department": "sales", "team": "本社営業1課", "site": "東京本社"}
+
+
+def commands(count: int, customers: int, rng: random.Random):
+    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(customers)]
+    for i, customer in enumerate(ids):
+        yield customer, {"command": "register_customer", "idempotency_key": f"reg-{customer}",
+                         "customer_id": str(customer), "actor": SALES,
+                         "details": {"company_name": f"株式会社ベンチ{i:05d}", "industry": "製造業"}}
+    for n in range(count - customers):
+        customer = rng.choice(ids)
+        yield customer, {"command": "record_touchpoint", "idempotency_key": f"tp-{n}", "customer_id": str(customer),
+                         "actor": SALES, "details": {"channel": "phone", "direction": "outbound",
+                                                     "summary": f"定例連絡 {n}: 導入状況の確認と次回提案の日程調整"}}
+
+
+def produce(bootstrap: str, topic: str, count: int, customers: int) -> tuple[float, int]:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024)
+    started, size = time.perf_counter(), 0
+    for customer, message in commands(count, customers, random.Random(7)):
+        value = orjson.dumps(message)
+        size += len(value)
+        producer.send(topic, key=str(customer).encode(), value=value)
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - started, size // count
+
+
+def measure_ingest(url: str, bootstrap: str, tag: str, count: int, log: Path) -> dict:
+    env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INGEST_TOPIC": f"cmd-{tag}",
+           "INGEST_RESULTS_TOPIC": f"res-{tag}", "INGEST_DEAD_LETTER_TOPIC": f"dead-{tag}",
+           "CONSUMER_GROUP_PREFIX": f"bench-{tag}"}
+    service = start_service(["ingest"], env, log)
+    samples: list[tuple[float, int]] = []
+    try:
+        with psycopg.connect(url, autocommit=True) as conn, CpuMeter({"ingest": service.pid}) as cpu:
+            started = time.perf_counter()
+            while not samples or samples[-1][1] < count:
+                if service.poll() is not None:
+                    raise RuntimeError(f"ingest exited ({service.returncode}):\n{log_tail(log)}")
+                exists = conn.execute("SELECT to_regclass('customers_events')").fetchone()[0]
+                done = conn.execute("SELECT count(*) FROM customers_events").fetchone()[0] if exists else 0
+                samples.append((time.perf_counter() - started, done))
+                if done < count:
+                    time.sleep(0.5)
+            transactions = conn.execute("SELECT count(DISTINCT xmin::text) FROM customers_events").fetchone()[0]
+    finally:
+        stop_service(service)
+    first = next(t for t, n in samples if n >= 0.05 * count)
+    last = next(t for t, n in samples if n >= 0.95 * count)
+    return {"sustained": 0.9 * count / (last - first), "overall": count / samples[-1][0],
+            "seconds": samples[-1][0], "transactions": transactions, "cpu": cpu.describe()}
+
+
+def measure_raw(url: str, count: int, size: int) -> float:
+    payload = b"x" * size
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE raw_events (originator_id uuid, originator_version bigint, topic text, "
+                     "state bytea, PRIMARY KEY (originator_id, originator_version))")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            for offset in range(0, count, 1000):
+                cur.executemany("INSERT INTO raw_events VALUES (%s, %s, %s, %s)",
+                                [(uuid.uuid4(), 1, "shared.events.customer:TouchpointRecorded", payload)
+                                 for _ in range(min(1000, count - offset))])
+                conn.commit()
+        return count / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
+    cli.add_argument("--messages", type=int, default=1_000_000)
+    cli.add_argument("--customers", type=int, default=20_000)
+    cli.add_argument("--database-url", default=default_database_url())
+    args = cli.parse_args(argv)
+    print("command:   ", shlex.join(["python", "-m", "bench.ingest", *(sys.argv[1:] if argv is None else argv)]))
+    print(f"machine:    {os.cpu_count()} cores (nproc), {platform.machine()}")
+    print(f"python:     {platform.python_version()}")
+    print(f"postgresql: {server_version(args.database_url)}")
+    print(wait_for_quiet_machine(600))
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or start_local_broker(free_port())
+    tag = uuid.uuid4().hex[:8]
+    ensure_topics(bootstrap, {f"cmd-{tag}": 6, f"res-{tag}": 6, f"dead-{tag}": 1})
+    seconds, size = produce(bootstrap, f"cmd-{tag}", args.messages, args.customers)
+    print(f"- produced {args.messages:,} commands ({size} bytes each on average) in {seconds:,.1f} s")
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url) as url:
+        ingest = measure_ingest(url, bootstrap, tag, args.messages, Path(tmp) / "ingest.log")
+        with psycopg.connect(url) as conn:
+            stored = conn.execute("SELECT avg(length(state))::int FROM customers_events").fetchone()[0]
+    print(f"- ingest: {args.messages:,} events in {ingest['seconds']:,.1f} s, "
+          f"{ingest['transactions']:,} transactions ({args.messages / ingest['transactions']:,.0f} events each), "
+          f"CPU (% of a core): {ingest['cpu']}; stored state {stored} bytes on average")
+    with fresh_database(args.database_url) as url:
+        raw = measure_raw(url, args.messages, stored)
+    print()
+    print(f"{'':46}{'events/s':>12}")
+    print(f"{'ingest topic -> event store (sustained)':46}{ingest['sustained']:>12,.0f}")
+    print(f"{'ingest topic -> event store (whole run)':46}{ingest['overall']:>12,.0f}")
+    print(f"{'raw psycopg executemany, 1,000 rows/tx':46}{raw:>12,.0f}")
+    print(f"{'ingest ÷ raw':46}{ingest['sustained'] / raw:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
