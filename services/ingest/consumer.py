@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 
-import orjson
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError
 
 from services.ingest.messages import PoisonMessageError, Rejected, decode, outcome_message, rejection_message
 from shared.application import Customers, Envelope
+from shared.consuming import commit_offsets, dead_letter, poll_batch
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +35,7 @@ class IngestConsumer:
 
     def step(self, timeout_ms: int = 500) -> int:
         """Poll once, append, answer, commit; return how many messages were handled."""
-        batches = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
-        messages = [m for partition in batches.values() for m in partition]
+        messages = poll_batch(self.consumer, self.batch_size, timeout_ms)
         if not messages:
             return 0
         envelopes: list[Envelope] = []
@@ -45,35 +43,25 @@ class IngestConsumer:
             try:
                 decoded = decode(message.value)
             except PoisonMessageError as error:
-                self._dead_letter(message, str(error))
+                dead_letter(self.producer, self.dead_letter_topic, message, str(error))
+                self.dead_lettered += 1
                 continue
             if isinstance(decoded, Rejected):
-                self._send(self.results_topic, *rejection_message(decoded))
+                key, value = rejection_message(decoded)
+                self.producer.send(self.results_topic, key=key, value=value)
                 self.rejected += 1
             else:
                 envelopes.append(decoded)
         for envelope, result in zip(envelopes, self.customers.execute(envelopes), strict=True):
-            self._send(self.results_topic, *outcome_message(envelope, result))
+            key, value = outcome_message(envelope, result)
+            self.producer.send(self.results_topic, key=key, value=value)
             if isinstance(result, Exception):
                 self.rejected += 1
             else:
                 self.accepted += 1
         self.producer.flush()
-        try:
-            self.consumer.commit()
-        except CommitFailedError:  # partitions moved meanwhile: the next owner replays, appending nothing
-            log.warning("offset commit failed after a rebalance; the batch will be re-delivered")
+        commit_offsets(self.consumer)
         return len(messages)
-
-    def _send(self, topic: str, key: bytes, value: bytes) -> None:
-        self.producer.send(topic, key=key, value=value)
-
-    def _dead_letter(self, message, reason: str) -> None:
-        log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
-        self.dead_lettered += 1
-        value = {"reason": reason, "topic": message.topic, "partition": message.partition, "offset": message.offset,
-                 "value": (message.value or b"").decode("utf-8", errors="replace")}
-        self._send(self.dead_letter_topic, message.key or b"", orjson.dumps(value))
 
     def close(self) -> None:
         self.consumer.close()

@@ -12,13 +12,12 @@ import logging
 import threading
 import time
 
-import orjson
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError
 
 from services.projections.base import Projection
 from services.projections.store import EventSource
+from shared.consuming import commit_offsets, dead_letter, poll_batch
 from shared.wire import Delivered, PoisonMessageError, decode
 
 log = logging.getLogger(__name__)
@@ -43,8 +42,7 @@ class ProjectionWorker:
 
     def step(self, timeout_ms: int = 500) -> int:
         """Poll once, apply what came, commit offsets; return how many events were applied."""
-        batches = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
-        messages = [m for partition in batches.values() for m in partition]
+        messages = poll_batch(self.consumer, self.batch_size, timeout_ms)
         if not messages:
             return 0
         deliveries: list[Delivered] = []
@@ -52,13 +50,11 @@ class ProjectionWorker:
             try:
                 deliveries.append(decode(message.value))
             except PoisonMessageError as error:
-                self._dead_letter(message, str(error))
+                dead_letter(self.producer, self.dead_letter_topic, message, str(error),
+                            projection=self.projection.name)
         self.producer.flush()
         applied = self._apply(deliveries)
-        try:
-            self.consumer.commit()
-        except CommitFailedError:  # partitions moved to another worker meanwhile: it re-applies nothing twice
-            log.warning("offset commit failed after a rebalance; the batch will be re-delivered and skipped")
+        commit_offsets(self.consumer)
         self.applied += applied
         self.consumed += len(messages)  # counted last: a batch is consumed once it is applied and committed
         return applied
@@ -75,13 +71,6 @@ class ProjectionWorker:
                 self.conn.close()
                 self.conn = psycopg.connect(self.database_url)
         raise RuntimeError(f"projection {self.projection.name} could not apply a batch after 5 attempts")
-
-    def _dead_letter(self, message, reason: str) -> None:
-        log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
-        value = {"reason": reason, "projection": self.projection.name, "topic": message.topic,
-                 "partition": message.partition, "offset": message.offset,
-                 "value": (message.value or b"").decode("utf-8", errors="replace")}
-        self.producer.send(self.dead_letter_topic, key=message.key, value=orjson.dumps(value))
 
     def close(self) -> None:
         self.consumer.close()
