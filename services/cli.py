@@ -112,6 +112,39 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from services.importer import ImportSetupError
+    from services.importer.run import format_summary, open_import, run_import, write_report
+    from shared.bootstrap import build_customers
+    from shared.events import Actor
+
+    try:
+        actor = Actor(user=args.user, department=args.department, team=args.team, site=args.site)
+        mapping, table = open_import(args.kind, args.file, args.mapping, args.sheet)
+    except ImportSetupError as error:
+        print(f"import: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        print(f"import: invalid actor: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    customers = build_customers(settings)
+    try:
+        summary = run_import(customers, table, mapping, actor, dry_run=args.dry_run, batch_size=args.batch_size,
+                             progress=not args.no_progress, source=args.source)
+    except ImportSetupError as error:  # a file that breaks while being read
+        print(f"import: {error}", file=sys.stderr)
+        return 2
+    finally:
+        customers.close()
+    print(format_summary(summary))
+    if args.report:
+        write_report(summary, args.report)
+        print(f"report: {args.report}")
+    return summary.exit_code
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="customer-timeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -147,6 +180,24 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("name", choices=names)
     rebuild.set_defaults(run=_rebuild)
     actions.add_parser("status", help="applied events, position and lag per projection").set_defaults(run=_status)
+
+    imp = commands.add_parser("import", help="import customers, contacts or deals from CSV or Excel "
+                                             "(exit 1 if rows were refused, 2 if the files are unusable)")
+    imp.add_argument("kind", choices=["customers", "contacts", "deals"])
+    imp.add_argument("file", help="CSV (UTF-8 or Shift_JIS) or Excel .xlsx")
+    imp.add_argument("--mapping", required=True, help="YAML: file columns -> fields (see examples/import/)")
+    imp.add_argument("--dry-run", action="store_true", help="report what would be refused and why; write nothing")
+    imp.add_argument("--sheet", help="Excel sheet (default: the first)")
+    imp.add_argument("--report", help="also write every row's outcome to this CSV file")
+    imp.add_argument("--user", default="import", help="actor of the import (default: import)")
+    imp.add_argument("--department", default="sales", choices=["sales", "cs", "support", "tech"])
+    imp.add_argument("--team")
+    imp.add_argument("--site")
+    imp.add_argument("--source", help="where imported deals came from (default: the file name); it is part of "
+                                      "each deal row, so re-importing a renamed file needs the first name")
+    imp.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
+    imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    imp.set_defaults(run=_import)
 
     check = commands.add_parser("check-process", help="load and validate a process definition file")
     check.add_argument("path", nargs="?")
