@@ -144,8 +144,8 @@ class Customers(Application[UUID]):
     def _execute_batch(self, envelopes: Sequence[Envelope], dry_run: bool = False) -> list[Result]:
         results: list[Result | None] = [None] * len(envelopes)
         earlier = self.event_recorder.command_results([e.idempotency_key for e in envelopes if e.idempotency_key])
-        customers: dict[UUID, Customer | None] = dict.fromkeys(
-            {e.customer_id for e in envelopes if e.customer_id is not None})
+        customers: dict[UUID, Customer | None] = dict.fromkeys(  # replayed answers need no customer
+            {e.customer_id for e in envelopes if e.customer_id is not None and e.idempotency_key not in earlier})
         customers.update(self.load_many(list(customers)))
         first_with_key: dict[str, int] = {}
         answers: list[tuple[str, UUID, str, Jsonb]] = []
