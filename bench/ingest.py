@@ -62,18 +62,21 @@ def produce(bootstrap: str, topic: str, count: int, customers: int) -> tuple[flo
     return time.perf_counter() - started, size // count
 
 
-def measure_ingest(url: str, bootstrap: str, tag: str, count: int, log: Path) -> dict:
+def measure_ingest(url: str, bootstrap: str, tag: str, count: int, log: Path, processes: int) -> dict:
     env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INGEST_TOPIC": f"cmd-{tag}",
            "INGEST_RESULTS_TOPIC": f"res-{tag}", "INGEST_DEAD_LETTER_TOPIC": f"dead-{tag}",
            "CONSUMER_GROUP_PREFIX": f"bench-{tag}"}
-    service = start_service(["ingest"], env, log)
+    services = [start_service(["ingest"], env, log.with_suffix(f".{i}.log")) for i in range(processes)]
     samples: list[tuple[float, int]] = []
     try:
-        with psycopg.connect(url, autocommit=True) as conn, CpuMeter({"ingest": service.pid}) as cpu:
+        with psycopg.connect(url, autocommit=True) as conn, \
+                CpuMeter({f"ingest {i}": s.pid for i, s in enumerate(services)}) as cpu:
             started = time.perf_counter()
             while not samples or samples[-1][1] < count:
-                if service.poll() is not None:
-                    raise RuntimeError(f"ingest exited ({service.returncode}):\n{log_tail(log)}")
+                for i, service in enumerate(services):
+                    if service.poll() is not None:
+                        raise RuntimeError(f"ingest exited ({service.returncode}):\n"
+                                           f"{log_tail(log.with_suffix(f'.{i}.log'))}")
                 exists = conn.execute("SELECT to_regclass('customers_events')").fetchone()[0]
                 done = conn.execute("SELECT count(*) FROM customers_events").fetchone()[0] if exists else 0
                 samples.append((time.perf_counter() - started, done))
@@ -81,7 +84,8 @@ def measure_ingest(url: str, bootstrap: str, tag: str, count: int, log: Path) ->
                     time.sleep(0.5)
             transactions = conn.execute("SELECT count(DISTINCT xmin::text) FROM customers_events").fetchone()[0]
     finally:
-        stop_service(service)
+        for service in services:
+            stop_service(service)
     first = next(t for t, n in samples if n >= 0.05 * count)
     last = next(t for t, n in samples if n >= 0.95 * count)
     return {"sustained": 0.9 * count / (last - first), "overall": count / samples[-1][0],
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     cli = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
     cli.add_argument("--messages", type=int, default=1_000_000)
     cli.add_argument("--customers", type=int, default=20_000)
+    cli.add_argument("--processes", type=int, default=2, help="ingest consumers in one group (default: one per core)")
     cli.add_argument("--database-url", default=default_database_url())
     args = cli.parse_args(argv)
     print("command:   ", shlex.join(["python", "-m", "bench.ingest", *(sys.argv[1:] if argv is None else argv)]))
@@ -121,10 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     seconds, size = produce(bootstrap, f"cmd-{tag}", args.messages, args.customers)
     print(f"- produced {args.messages:,} commands ({size} bytes each on average) in {seconds:,.1f} s")
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url) as url:
-        ingest = measure_ingest(url, bootstrap, tag, args.messages, Path(tmp) / "ingest.log")
+        ingest = measure_ingest(url, bootstrap, tag, args.messages, Path(tmp) / "ingest.log", args.processes)
         with psycopg.connect(url) as conn:
             stored = conn.execute("SELECT avg(length(state))::int FROM customers_events").fetchone()[0]
-    print(f"- ingest: {args.messages:,} events in {ingest['seconds']:,.1f} s, "
+    print(f"- ingest ({args.processes} consumer processes in one group): {args.messages:,} events in "
+          f"{ingest['seconds']:,.1f} s, "
           f"{ingest['transactions']:,} transactions ({args.messages / ingest['transactions']:,.0f} events each), "
           f"CPU (% of a core): {ingest['cpu']}; stored state {stored} bytes on average")
     with fresh_database(args.database_url) as url:

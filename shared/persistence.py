@@ -18,6 +18,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg.types.json import set_json_dumps
 
 from shared.events.base import CustomerEvent, canonical_json, upcast
 
@@ -59,9 +60,15 @@ class PydanticMapper(Mapper):
 class CustomerEventRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        set_json_dumps(orjson.dumps)  # psycopg's JSON parameters (stored answers) through orjson, not json
         schema = Identifier(self.datastore.schema)
         self.command_results_table = SQL("{0}.command_results").format(schema)
         self.stream_heads_table = SQL("{0}.stream_heads").format(schema)
+        # Columns as four plain arrays: psycopg dumps those in C, an array of composites in Python.
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
+        ).format(schema, Identifier(self.events_table_name))
         self.sql_create_statements += [
             SQL("CREATE TABLE IF NOT EXISTS {0} (idempotency_key text PRIMARY KEY, customer_id uuid NOT NULL, "
                 "request_hash text NOT NULL, response jsonb NOT NULL, "
@@ -97,6 +104,13 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
                              "head_hash = EXCLUDED.head_hash").format(self.stream_heads_table),
                          [list(column) for column in zip(*heads)])
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self.insert_columns_statement, (
+            [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events], [e.state for e in stored_events]))
 
     def command_results(self, keys: Sequence[str]) -> dict[str, tuple[str, Any]]:
         """Earlier answers to idempotent commands: key -> (request hash, response)."""

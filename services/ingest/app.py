@@ -22,7 +22,7 @@ def build_ingest(settings: Settings) -> IngestConsumer:
         client_id="ingest", enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=settings.ingest_batch_size, max_poll_interval_ms=settings.projection_max_poll_interval_ms,
         session_timeout_ms=settings.projection_session_timeout_ms, heartbeat_interval_ms=1000)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                             client_id="ingest-results")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+                             batch_size=512 * 1024, client_id="ingest-results")
     return IngestConsumer(customers, consumer, producer, settings.ingest_results_topic,
                           settings.ingest_dead_letter_topic, settings.ingest_batch_size)
