@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import secrets
@@ -158,9 +159,10 @@ def run_threads(clients: int, seconds: float, work: Callable[[int], bool], resul
 # A minimal HTTP/1.1 keep-alive client: far cheaper per request than http.client or httpx, so a
 # load generator sharing 2 cores with the server and PostgreSQL takes little CPU from them.
 
-def http_request(port: int, path: str, body: dict) -> bytes:
+def http_request(port: int, path: str, body: dict, token: str = "") -> bytes:
     payload = json.dumps(body, ensure_ascii=False).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}"
             f"Content-Length: {len(payload)}\r\n\r\n")
     return head.encode() + payload
 
@@ -215,6 +217,15 @@ def stop_service(process: subprocess.Popen, timeout: float = 15) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def issue_token(db_url: str, role: str = "sales", user: str = "bench", department: str = "sales") -> str:
+    """A bearer token from the real CLI (`customer-timeline tokens issue`) against this database."""
+    exe = Path(sys.executable).with_name("customer-timeline")
+    out = subprocess.run([str(exe), "tokens", "issue", "--user", user, "--role", role, "--department", department,
+                          "--team", "本社営業1課", "--site", "東京本社"], env={**os.environ, "DATABASE_URL": db_url},
+                         capture_output=True, text=True, check=True).stdout
+    return out.split("token:")[1].split()[0]
 
 
 def log_tail(log: Path, chars: int = 3000) -> str:
@@ -364,7 +375,7 @@ def busy_processes(patterns: tuple[str, ...] = ("pytest", "bench.")) -> list[str
     return found
 
 
-def wait_for_quiet_machine(max_wait: float, busy_below: float = 0.3, window: float = 3.0) -> str:
+def wait_for_quiet_machine(max_wait: float, busy_below: float = 0.15, window: float = 5.0) -> str:
     """Wait until no test run or other benchmark runs and the machine is mostly idle for `window` s.
     Returns a line for the report (waited how long, or why it gave up)."""
     started = time.monotonic()
@@ -382,3 +393,80 @@ def wait_for_quiet_machine(max_wait: float, busy_below: float = 0.3, window: flo
                     f"benchmark processes: {others[:3]}): figures may be skewed")
         print(f"    waiting for a quiet machine: {busy:.0%} busy, {len(others)} test/benchmark processes {others[:2]}",
               flush=True)
+
+
+# ---------------------------------------------------------------- garbage collection
+
+@dataclass
+class GcMeter:
+    """Time spent in CPython's cyclic garbage collector while the block runs (via gc.callbacks):
+    py-spy shows that time inside whichever Python function happened to allocate."""
+
+    seconds: float = 0.0
+    collections: Counter[int] = field(default_factory=Counter)  # generation -> count
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self) -> GcMeter:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+# ---------------------------------------------------------------- who else used the CPU
+
+def _all_process_cpu() -> dict[int, tuple[float, str, int, int]]:
+    """pid -> (CPU seconds, command name, parent pid, start time) of every process, from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                head, tail = (entry / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue  # exited meanwhile
+            fields = tail.split()
+            found[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+                                      head.split("(", 1)[1], int(fields[1]), int(fields[19]))
+    return found
+
+
+@dataclass
+class CpuBreakdown:
+    """CPU over a window split into: this benchmark and everything it started, PostgreSQL (every
+    `postgres` process, other users' included), and all other processes — so outside load is visible.
+    Processes that started during the window count in full; ones that ended are missed."""
+
+    percent: dict[str, float] = field(default_factory=dict)
+
+    def __enter__(self) -> CpuBreakdown:
+        self._wall, self._start = time.perf_counter(), _all_process_cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, end = time.perf_counter() - self._wall, _all_process_cpu()
+        mine = {os.getpid()}
+        changed = True
+        while changed:
+            changed = False
+            for pid, (_, _, parent, _) in end.items():
+                if parent in mine and pid not in mine:
+                    mine.add(pid)
+                    changed = True
+        totals = {"this benchmark + its services": 0.0, "postgres": 0.0, "other processes": 0.0}
+        for pid, (cpu, name, _, started) in end.items():
+            before = self._start.get(pid)
+            used = cpu - (before[0] if before and before[3] == started else 0.0)  # same pid, same process
+            group = ("this benchmark + its services" if pid in mine
+                     else "postgres" if name.startswith("postgres") else "other processes")
+            totals[group] += used
+        self.percent = {group: 100 * used / wall for group, used in totals.items()}
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {value:,.0f}%" for name, value in self.percent.items())

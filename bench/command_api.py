@@ -32,7 +32,7 @@ from uuid import UUID, uuid4
 import psycopg
 
 from bench._support import (
-    CpuMeter, Result, count_rows, default_database_url, drive, free_port, fresh_database, http_request, percentile,
+    CpuMeter, Result, count_rows, issue_token, default_database_url, drive, free_port, fresh_database, http_request, percentile,
     run_threads, server_version,
 )
 
@@ -45,7 +45,7 @@ EVENTS_TABLE = "customers_events"
 # ---------------------------------------------------------------- 1. HTTP API
 
 def touchpoint_body(n: int) -> dict:
-    return {"channel": "phone", "direction": "outbound", "summary": SUMMARY.format(n=n), "actor": ACTOR}
+    return {"channel": "phone", "direction": "outbound", "summary": SUMMARY.format(n=n)}
 
 
 def start_server(db_url: str, port: int, log: Path) -> subprocess.Popen:
@@ -90,9 +90,10 @@ def bench_http(server_url: str, clients: int, seconds: float) -> Result:
         port, log = free_port(), Path(tmp) / "server.log"
         server = start_server(db_url, port, log)
         try:
+            token = issue_token(db_url)
             ids = [uuid4() for _ in range(CUSTOMERS)]
             todo = iter([http_request(port, "/customers", {"customer_id": str(i), "company_name": f"株式会社ベンチ{n}",
-                                                           "industry": "製造業", "actor": ACTOR})
+                                                           "industry": "製造業"}, token)
                          for n, i in enumerate(ids)])
             setup = Result("register")
             asyncio.run(drive(port, clients, lambda: next(todo, None), setup, []))
@@ -106,7 +107,7 @@ def bench_http(server_url: str, clients: int, seconds: float) -> Result:
             def next_touchpoint() -> bytes | None:
                 if time.perf_counter() >= deadline:
                     return None
-                return http_request(port, random.choice(paths), touchpoint_body(next(counter)))
+                return http_request(port, random.choice(paths), touchpoint_body(next(counter)), token)
 
             with CpuMeter({"server": server.pid, "load generator": os.getpid()}) as cpu:
                 started = time.perf_counter()

@@ -40,6 +40,31 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.intact else 1
 
 
+def _tokens(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.auth import TokenStore
+    from shared.bootstrap import build_customers
+    from shared.events import Actor
+
+    customers = build_customers(settings)  # kept: its connection pool serves the token store
+    store = TokenStore(customers.recorder.datastore)
+    if args.action == "issue":
+        issued = store.issue(args.role, Actor(user=args.user, team=args.team, department=args.department,
+                                               site=args.site))
+        print(f"token_id: {issued.principal.token_id}\ntoken:    {issued.token}   (shown once; store it safely)")
+    elif args.action == "revoke":
+        if not store.revoke(args.token_id):
+            print(f"no active token {args.token_id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.token_id}")
+    else:
+        for row in store.list():
+            actor = row["actor"]
+            state = "revoked" if row["revoked_at"] else "active"
+            print(f"{row['token_id']}  {row['role']:<8} {actor['user']:<12} {actor['department']:<8} "
+                  f"{actor.get('team') or '-'}  {state}")
+    return 0
+
+
 def _check_process(settings: Settings, args: argparse.Namespace) -> int:
     from shared.process import load_process_definition
 
@@ -198,6 +223,19 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     imp.set_defaults(run=_import)
+
+    tokens = commands.add_parser("tokens", help="issue, revoke or list API bearer tokens (stored hashed)")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    issue = token_actions.add_parser("issue", help="issue a token for a user with one role")
+    issue.add_argument("--user", required=True)
+    issue.add_argument("--role", required=True, choices=["sales", "cs", "support", "manager", "auditor", "admin"])
+    issue.add_argument("--department", required=True, choices=["sales", "cs", "support", "tech"])
+    issue.add_argument("--team")
+    issue.add_argument("--site")
+    revoke = token_actions.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id", type=UUID)
+    token_actions.add_parser("list", help="list tokens (never the tokens themselves)")
+    tokens.set_defaults(run=_tokens)
 
     check = commands.add_parser("check-process", help="load and validate a process definition file")
     check.add_argument("path", nargs="?")

@@ -11,10 +11,26 @@ ACTOR = {"user": "tanaka", "team": "本社営業1課", "department": "sales", "s
 SOON = "2030-01-10T10:00:00+09:00"
 
 
+ROLE_OF_DEPARTMENT = {"sales": "sales", "cs": "cs", "support": "support", "tech": "support"}
+_tokens: dict[tuple, str] = {}
+
+
+def auth(client: Any, actor: dict | None = None, role: str | None = None) -> dict[str, str]:
+    """An Authorization header for this actor (a token issued once per actor and role)."""
+    from shared.events import Actor
+
+    actor = actor or ACTOR
+    role = role or ROLE_OF_DEPARTMENT[actor["department"]]
+    key = (id(client.app), role, tuple(sorted(actor.items())))
+    if key not in _tokens:
+        _tokens[key] = client.app.state.tokens.issue(role, Actor(**actor)).token
+    return {"Authorization": f"Bearer {_tokens[key]}"}
+
+
 def post(client: Any, path: str, body: dict[str, Any], status: int = 201, actor: dict | None = None,
          **headers: str) -> dict[str, Any]:
-    response = client.post(path, json={"actor": actor or ACTOR, **body},
-                           headers={k.replace("_", "-"): v for k, v in headers.items()})
+    response = client.post(path, json=body,
+                           headers={**auth(client, actor), **{k.replace("_", "-"): v for k, v in headers.items()}})
     assert response.status_code == status, response.text
     return response.json()
 

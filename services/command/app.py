@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.command.errors import install_error_handlers
+from services.security import install_auth_handlers
+from shared.auth import TokenStore
 from services.command.routes import customers as customer_routes, deals, sales_activity, tickets
 from services.command.writer import BatchingWriter
 from shared.application import Customers
@@ -18,8 +20,9 @@ from shared.settings import Settings
 DESCRIPTION = """
 Writes customer events: one stream per customer, the standard sales process enforced.
 
-* Every command body names its `actor` (user, team, department: sales / cs / support / tech, site)
-  and may give `occurred_at` (when it happened; default: when recorded).
+* `Authorization: Bearer <token>` on every call (`customer-timeline tokens issue`): the token's user,
+  team, department and site are the actor recorded on the events; its role decides what it may do.
+* A command body may give `occurred_at` (when it happened; default: when recorded).
 * `Idempotency-Key`: a retry with the same key appends nothing and answers as the first time.
 * `If-Match: "7"` (or `expected_version` in the body): refused with 409 unless the stream is at 7.
 * Every 4xx body has one shape (`ErrorBody`): `code`, `message`, and the field or unmet criteria.
@@ -34,6 +37,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.customers = customers or build_customers(settings, process)
+        app.state.tokens = TokenStore(app.state.customers.recorder.datastore)
         app.state.writer = BatchingWriter(app.state.customers, settings.write_batch_size)
         app.state.writer.start()
         yield
@@ -44,6 +48,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
     app = FastAPI(title="customer-timeline command API", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
     install_error_handlers(app)
+    install_auth_handlers(app)
     for module in (customer_routes, deals, sales_activity, tickets):
         app.include_router(module.router)
 

@@ -1,4 +1,6 @@
-"""Request-scoped dependencies: idempotency, expected version, and sending a command to the writer."""
+"""Request-scoped dependencies: idempotency, expected version, and sending a command to the writer.
+
+The actor recorded on the events is the token's, never something the request body says."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from services.command.schemas import CommandOptions
 from services.command.writer import BatchingWriter
 from shared.application import Customers, Envelope, Outcome
 from shared.commands import Command
+from services.security import PrincipalDep
 from shared.domain.errors import InvalidFieldError
 
 
@@ -30,6 +33,7 @@ Send = Callable[[UUID | None, Command, CommandOptions], Awaitable[dict]]
 async def sender(
     request: Request,
     response: Response,
+    principal: PrincipalDep,
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", min_length=1, max_length=200,
         description="a retry with the same key appends nothing and returns the first answer")] = None,
@@ -39,7 +43,7 @@ async def sender(
     writer: BatchingWriter = request.app.state.writer
 
     async def send(customer_id: UUID | None, command: Command, options: CommandOptions) -> dict:
-        envelope = Envelope(command=command, customer_id=customer_id, actor=options.actor, occurred_at=options.occurred_at,
+        envelope = Envelope(command=command, customer_id=customer_id, actor=principal.actor, occurred_at=options.occurred_at,
                             idempotency_key=idempotency_key,
                             expected_version=_expected_version(if_match, options))
         result = await writer.submit(envelope)

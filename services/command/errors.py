@@ -24,6 +24,8 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 ERROR_RESPONSES = {
+    401: {"model": ErrorBody, "description": "missing, unknown or revoked bearer token"},
+    403: {"model": ErrorBody, "description": "the token's role lacks the permission named in the body"},
     404: {"model": ErrorBody, "description": "unknown customer, deal or other referenced item"},
     409: {"model": ErrorBody, "description": "stale expected version, unmet transition criteria, or a state "
                                              "the command does not fit"},

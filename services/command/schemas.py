@@ -1,7 +1,7 @@
 """Request and response bodies of the command API.
 
-A request body is the event catalogue's detail model plus the fields every command
-takes: ``actor`` (who acts), and optionally ``occurred_at`` and ``expected_version``.
+A request body is the event catalogue's detail model plus two optional fields every
+command takes: ``occurred_at`` and ``expected_version``. Who acts comes from the token.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from uuid import UUID
 from pydantic import BaseModel, Field, create_model
 
 from shared.commands import DealImport, StageChange
-from shared.events import Actor
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
 from shared.events.deal import DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
 from shared.events.sales_activity import (
@@ -27,7 +26,6 @@ from shared.events.support import OnboardingProgress, SatisfactionDetails, Ticke
 class CommandOptions(BaseModel):
     details_model: ClassVar[type[BaseModel]]
 
-    actor: Actor = Field(description="who acts: user, team, department (sales / cs / support / tech), site")
     occurred_at: datetime | None = Field(
         default=None, description="when it happened (defaults to when it is recorded)",
         examples=["2026-11-20T15:30:00+09:00"])
@@ -121,3 +119,4 @@ class ErrorBody(BaseModel):
     current_version: int | None = None
     kind: str | None = None
     id: str | None = None
+    permission: str | None = Field(default=None, description="the permission a 403 lacked")

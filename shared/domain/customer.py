@@ -88,8 +88,7 @@ class Customer:
     def _trigger(self, event_class: type[ev.CustomerEvent], ctx: CommandContext, payload: BaseModel | None = None,
                  **fields: Any) -> ev.CustomerEvent:
         now = datetime.now(timezone.utc)
-        # Payloads are validated command details and the envelope is ours: construct without re-validating.
-        event = event_class.model_construct(
+        event = event_class(
             originator_id=self._id, originator_version=self._version + 1, timestamp=now,
             occurred_at=ctx.occurred_at or now, actor=ctx.actor, idempotency_key=ctx.idempotency_key,
             prev_hash=self.state.head_hash if self.state else ev.GENESIS_HASH,

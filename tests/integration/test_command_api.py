@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.support import ACTOR, SOON, events_of, open_deal, post, prepare_approach_to_hearing, register, stage
+from tests.support import ACTOR, SOON, auth, events_of, open_deal, post, prepare_approach_to_hearing, register, stage
 
 
 def test_a_deal_goes_from_approach_to_follow_through_the_api(client, db) -> None:
@@ -35,12 +35,12 @@ def test_a_deal_goes_from_approach_to_follow_through_the_api(client, db) -> None
     cs = {"user": "suzuki", "department": "cs", "team": "CS1"}
     post(client, f"/customers/{cid}/onboarding-progress", {"deal_id": did, "progress_percent": 40}, actor=cs)
     post(client, f"/customers/{cid}/satisfaction", {"deal_id": did, "score": 4}, actor=cs)
-    ticket = post(client, f"/customers/{cid}/tickets", {"title": "ログインできない"},
-                  actor={"user": "kato", "department": "support"})["created"]["ticket_id"]
-    post(client, f"/customers/{cid}/tickets/{ticket}/updates", {"status": "in_progress"})
-    post(client, f"/customers/{cid}/tickets/{ticket}/resolution", {"resolution": "パスワード再設定"})
+    support = {"user": "kato", "department": "support"}
+    ticket = post(client, f"/customers/{cid}/tickets", {"title": "ログインできない"}, actor=support)["created"]["ticket_id"]
+    post(client, f"/customers/{cid}/tickets/{ticket}/updates", {"status": "in_progress"}, actor=support)
+    post(client, f"/customers/{cid}/tickets/{ticket}/resolution", {"resolution": "パスワード再設定"}, actor=support)
 
-    view = client.get(f"/customers/{cid}").json()
+    view = client.get(f"/customers/{cid}", headers=auth(client)).json()
     deal = view["deals"][0]
     assert (deal["phase"], deal["phase_label"], deal["status"]) == ("follow", "フォロー", "won")
     assert view["tickets"][ticket]["status"] == "resolved"
@@ -66,7 +66,7 @@ def test_refused_stage_change_answers_409_with_every_unmet_criterion(client, db)
 def test_deal_view_reports_missing_required_information(client) -> None:
     cid = register(client)
     did = open_deal(client, cid)
-    deal = client.get(f"/customers/{cid}/deals/{did}").json()
+    deal = client.get(f"/customers/{cid}/deals/{did}", headers=auth(client)).json()
     assert {m["id"] for m in deal["missing_information"]} == {
         "lead_source", "first_contact", "contact_person", "initial_reaction"}
     assert deal["stage_label"] == "リード獲得" and deal["team"] == ACTOR["team"]
@@ -74,7 +74,7 @@ def test_deal_view_reports_missing_required_information(client) -> None:
 
 def test_unknown_customer_and_deal_are_404(client) -> None:
     missing = uuid.uuid4()
-    assert client.get(f"/customers/{missing}").status_code == 404
+    assert client.get(f"/customers/{missing}", headers=auth(client)).status_code == 404
     body = post(client, f"/customers/{missing}/contacts", {"name": "x"}, status=404)
     assert (body["code"], body["kind"]) == ("not_found", "customer")
     cid = register(client)
@@ -100,16 +100,16 @@ def test_invalid_payload_is_422_naming_the_field(client) -> None:
 def test_idempotent_retry_appends_nothing_and_answers_the_same(client, db) -> None:
     cid = register(client)
     body = {"channel": "email", "direction": "outbound", "summary": "資料送付"}
-    first = client.post(f"/customers/{cid}/touchpoints", json={"actor": ACTOR, **body},
-                        headers={"Idempotency-Key": f"tp-{cid}"})
-    again = client.post(f"/customers/{cid}/touchpoints", json={"actor": ACTOR, **body},
-                        headers={"Idempotency-Key": f"tp-{cid}"})
+    first = client.post(f"/customers/{cid}/touchpoints", json=body,
+                        headers={**auth(client), "Idempotency-Key": f"tp-{cid}"})
+    again = client.post(f"/customers/{cid}/touchpoints", json=body,
+                        headers={**auth(client), "Idempotency-Key": f"tp-{cid}"})
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len(events_of(db, cid)) == 2
-    other = client.post(f"/customers/{cid}/touchpoints", json={"actor": ACTOR, **body, "summary": "別件"},
-                        headers={"Idempotency-Key": f"tp-{cid}"})
+    other = client.post(f"/customers/{cid}/touchpoints", json={**body, "summary": "別件"},
+                        headers={**auth(client), "Idempotency-Key": f"tp-{cid}"})
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
 
 
@@ -125,9 +125,9 @@ def test_registration_retry_with_the_same_key_does_not_create_a_second_customer(
 def test_stale_expected_version_is_409_with_the_current_version(client, db) -> None:
     cid = register(client)
     body = {"channel": "phone", "direction": "outbound", "summary": "x"}
-    ok = client.post(f"/customers/{cid}/touchpoints", json={"actor": ACTOR, **body}, headers={"If-Match": '"1"'})
+    ok = client.post(f"/customers/{cid}/touchpoints", json=body, headers={**auth(client), "If-Match": '"1"'})
     assert (ok.status_code, ok.headers["ETag"]) == (201, '"2"')
-    stale = client.post(f"/customers/{cid}/touchpoints", json={"actor": ACTOR, **body}, headers={"If-Match": '"1"'})
+    stale = client.post(f"/customers/{cid}/touchpoints", json=body, headers={**auth(client), "If-Match": '"1"'})
     assert stale.status_code == 409
     assert (stale.json()["code"], stale.json()["current_version"]) == ("version_conflict", 2)
     stale = post(client, f"/customers/{cid}/touchpoints", {**body, "expected_version": 0}, status=409)

@@ -10,7 +10,7 @@ from shared.bootstrap import build_customers
 from shared.commands import RecordTouchpoint, RegisterCustomer
 from shared.domain.errors import VersionConflictError
 from shared.events.customer import CompanyProfile, TouchpointDetails
-from tests.support import ACTOR, events_of, register
+from tests.support import auth, events_of, register
 
 THREADS = 50
 
@@ -21,10 +21,11 @@ def touch(summary: str) -> RecordTouchpoint:
 
 def test_fifty_http_clients_on_one_customer_lose_no_update(client, db) -> None:
     cid = register(client)
+    headers = auth(client)
 
     def one(i: int) -> int:
-        response = client.post(f"/customers/{cid}/touchpoints", json={
-            "actor": ACTOR, "channel": "phone", "direction": "outbound", "summary": f"call {i}"})
+        response = client.post(f"/customers/{cid}/touchpoints", headers=headers, json={
+            "channel": "phone", "direction": "outbound", "summary": f"call {i}"})
         return response.status_code
 
     with ThreadPoolExecutor(THREADS) as pool:
