@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import platform
 import queue
@@ -39,7 +40,7 @@ import psycopg
 
 from bench._history import register_customers, write_history
 from bench._support import (
-    CpuMeter, Profile, busy_processes, child_pids, default_database_url, fresh_database, free_port, log_tail,
+    CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, child_pids, default_database_url, fresh_database, free_port, log_tail,
     percentile, process_cmdline, py_spy, py_spy_executable, server_version, split_stacks, start_service,
     stop_service, wait_for_quiet_machine,
 )
@@ -71,6 +72,7 @@ class LagReport:
     poll_max_gap: float = 0.0
     ready_after: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
+    machine: dict[str, float] = field(default_factory=dict)  # this benchmark / postgres / other processes
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -298,9 +300,10 @@ def bench_lag(server_url: str, bootstrap: str | None, rate: float, seconds: floa
             if broker_pid:
                 pids["broker (tansu)"] = broker_pid
             pids["bench (appender + poller)"] = os.getpid()
-            with CpuMeter(pids) as cpu:
+            with CpuMeter(pids) as cpu, CpuBreakdown() as machine:
                 append_steadily(customers, ids, rate, seconds, poller, report, committed_wall)
             report.cpu = cpu.percent
+            report.machine = machine.percent
             if others := busy_processes():
                 report.notes.append(f"[!] other test / benchmark processes ran meanwhile: {others[:3]}")
             poller.finish.set()
@@ -345,6 +348,8 @@ class RateRow:
     events: int
     seconds: float
     cpu: dict[str, float] = field(default_factory=dict)
+    gc_seconds: float = 0.0  # in CPython's cyclic garbage collector
+    gc_full: int = 0  # full (generation 2) collections
     profile: list[str] = field(default_factory=list)  # summary lines, when profiled
 
     @property
@@ -375,11 +380,12 @@ def read_log(customers, decode: bool) -> int:
 
 
 def timed_row(label: str, work) -> RateRow:
-    with CpuMeter({"bench (python)": os.getpid()}) as cpu:
+    with CpuMeter({"bench (python)": os.getpid()}) as cpu, CpuBreakdown() as machine, GcMeter() as collector:
         started = time.perf_counter()
         events = work()
         seconds = time.perf_counter() - started
-    row = RateRow(label, events, seconds, cpu.percent)
+    row = RateRow(label, events, seconds, {**cpu.percent, **machine.percent}, collector.seconds,
+                  collector.collections[2])
     if others := busy_processes():
         row.label += " [!]"
         row.profile.append(f"[!] other test / benchmark processes ran meanwhile: {others[:3]}")
@@ -405,12 +411,16 @@ def profile_rebuild(name: str, customers, db_url: str, output: Path) -> list[str
     from services.projections.rebuild import rebuild
     from services.projections.registry import PROJECTIONS
 
-    with py_spy(output):
-        rebuild(PROJECTIONS[name], customers.process, customers, db_url, progress=False)
+    with py_spy(output), GcMeter() as collector:
+        report = rebuild(PROJECTIONS[name], customers.process, customers, db_url, progress=False)
     total, parts = split_stacks(output, REBUILD_ROOT, REBUILD_PARTS)
     profile = Profile.read(output, REBUILD_ROOT)
     lines = [f"profile ({total:,} samples at 100/s, idle included, so shares are of wall time): {output}"]
     lines += [f"  {share:6.1%}  {part}" for part, share in sorted(parts.items(), key=lambda p: -p[1])]
+    lines.append(f"  across these parts, {collector.seconds / report.seconds:.1%} of the wall time was CPython's "
+                 f"garbage collector ({sum(collector.collections.values()):,} collections, "
+                 f"{collector.collections[2]:,} full; measured with gc.callbacks): py-spy shows it inside "
+                 "whichever function allocated, mostly pydantic's model_validate")
     skip = frozenset({REBUILD_ROOT, "services/projections/rebuild.py:_replay_page"})
     lines.append("  heaviest functions, inclusive (share of wall time):")
     lines += [f"    {share:6.1%}  {fn}" for fn, share in profile.top("inclusive", 18, skip)]
@@ -419,8 +429,31 @@ def profile_rebuild(name: str, customers, db_url: str, output: Path) -> list[str
     return lines
 
 
-def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None, profile_all: bool = False
-                  ) -> RebuildReport:
+@contextlib.contextmanager
+def gc_variant(variant: str) -> Iterator[None]:
+    """What-if settings of CPython's garbage collector for one rebuild, restored afterwards."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    if variant == "freeze":  # what is alive now (modules, schemas, the app) is never scanned again
+        gc.freeze()
+    elif variant == "threshold":  # young collections every 50,000 allocations instead of 700
+        gc.set_threshold(50_000, 20, 10)
+    elif variant == "off":
+        gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+GC_VARIANTS = {"freeze": "gc.freeze() first", "threshold": "gc.set_threshold(50_000, 20, 10)",
+               "off": "gc.disable()"}
+
+
+def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None, profile_all: bool = False,
+                  gc_variants: bool = False) -> RebuildReport:
     from services.projections.rebuild import rebuild
     from services.projections.registry import PROJECTIONS
     from shared.bootstrap import build_customers
@@ -428,15 +461,23 @@ def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None,
 
     report = RebuildReport()
     with fresh_database(server_url) as db_url:
-        customers = build_customers(Settings(database_url=db_url))
+        writer = build_customers(Settings(database_url=db_url))
         try:
             started = time.perf_counter()
             progress = (lambda n: print(f"    … {n:,} events written", end="\r", flush=True)) \
                 if sys.stdout.isatty() else None
-            report.events, report.customers = write_history(customers, target_events, report=progress)
+            report.events, report.customers = write_history(writer, target_events, report=progress)
             report.fill_seconds = time.perf_counter() - started
             if progress:
                 print(" " * 40, end="\r")
+        finally:
+            writer.close()
+        # Read with a new application, as `customer-timeline projections rebuild` does: the writer's
+        # cache of thousands of customers would make every garbage collection of the rebuild slower.
+        del writer
+        gc.collect()
+        customers = build_customers(Settings(database_url=db_url))
+        try:
             stored = customers.recorder.max_notification_id() or 0
             with psycopg.connect(db_url, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE customers_events")
@@ -459,6 +500,14 @@ def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None,
                 if profile_dir is not None and (profile_all or row.rate < TARGET_REBUILD):
                     print(f"    profiling a second rebuild of {name} with py-spy …", flush=True)
                     row.profile += profile_rebuild(name, customers, db_url, profile_dir / f"rebuild-{name}.txt")
+            for variant, label in GC_VARIANTS.items() if gc_variants else ():
+                for name, cls in PROJECTIONS.items():
+                    def work(cls=cls, variant=variant) -> int:
+                        with gc_variant(variant):
+                            return rebuild(cls, customers.process, customers, db_url, progress=False).events
+                    row = timed_row(f"what-if: rebuild {name}, {label}", work)
+                    report.rows.append(row)
+                    print(f"    {row.label}: {row.rate:,.0f} events/s", flush=True)
         finally:
             customers.close()
     return report
@@ -498,17 +547,21 @@ def print_lag(report: LagReport, rate: float, poll_interval: float) -> None:
     print(f"    not visible at the end: {report.unseen:,}" + ("" if report.unseen == 0 else "  <-- LOST OR STUCK"))
     cores = os.cpu_count() or 1
     print(f"    CPU (% of one core; {cores} cores = {100 * cores}%): "
-          + ", ".join(f"{name} {value:,.0f}%" for name, value in report.cpu.items()), flush=True)
+          + ", ".join(f"{name} {value:,.0f}%" for name, value in report.cpu.items()))
+    print("    the machine's CPU by owner: "
+          + ", ".join(f"{name} {value:,.0f}%" for name, value in report.machine.items()), flush=True)
 
 
 def print_rebuild(report: RebuildReport) -> None:
     raw = report.rows[0].rate
     width = max(len(r.label) for r in report.rows)
-    print(f"    {'':{width}}  {'events':>9}  {'seconds':>7}  {'events/s':>9}  {'÷ raw':>6}  {'python CPU':>10}  "
-          f"{'machine CPU':>11}")
+    print(f"    {'':{width}}  {'events':>9}  {'seconds':>7}  {'events/s':>9}  {'÷ raw':>6}  "
+          f"{'CPU: python':>11}  {'postgres':>8}  {'others':>6}  {'in gc (full gcs)':>16}")
     for r in report.rows:
         print(f"    {r.label:{width}}  {r.events:>9,}  {r.seconds:>7,.1f}  {r.rate:>9,.0f}  {r.rate / raw:>6.1%}  "
-              f"{r.cpu.get('bench (python)', 0):>9,.0f}%  {r.cpu.get('whole machine', 0):>10,.0f}%")
+              f"{r.cpu.get('bench (python)', 0):>10,.0f}%  {r.cpu.get('postgres', 0):>7,.0f}%  "
+              f"{r.cpu.get('other processes', 0):>5,.0f}%  {r.gc_seconds / r.seconds:>10.0%} ({r.gc_full:>3})")
+    print("    (CPU in % of one core: the benchmark process, every postgres process, all other processes)")
     for r in report.rows:
         if r.profile:
             print(f"\n    {r.label}:")
@@ -534,7 +587,8 @@ def print_summary(lag: LagReport | None, rebuilt: RebuildReport | None) -> None:
         raw = rebuilt.rows[0].rate
         for r in rebuilt.rows:
             is_projection = r.label.startswith("rebuild")
-            rows.append((r.label.split(":")[0], f"{r.rate:,.0f} events/s ({r.rate / raw:.0%} of raw)",
+            label = r.label.split(":")[0] if r.label.startswith("raw read") else r.label
+            rows.append((label, f"{r.rate:,.0f} events/s ({r.rate / raw:.0%} of raw)",
                          f"≥ {TARGET_REBUILD:,}/s" if is_projection else "",
                          ("ok" if r.rate >= TARGET_REBUILD else "MISSED") if is_projection else ""))
     if not rows:
@@ -554,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--only", choices=["lag", "rebuild"], help="run one of the two measurements")
     cli.add_argument("--profile", choices=["below-target", "all", "off"], default="below-target",
                      help="which rebuilds to repeat under py-spy (default: those below the target)")
+    cli.add_argument("--gc-variants", action="store_true",
+                     help="also rebuild each projection with gc.freeze() / a higher gc threshold / gc off")
     cli.add_argument("--profile-dir", type=Path, help="where py-spy profiles go (default: a new /tmp directory)")
     cli.add_argument("--max-wait", type=float, default=1800,
                      help="wait up to this long for no pytest / other benchmark and an idle CPU "
@@ -593,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.max_wait > 0:
                 print(f"    {wait_for_quiet_machine(args.max_wait)}", flush=True)
             rebuilt = bench_rebuild(args.database_url, args.rebuild_events, profile_dir,
-                                    profile_all=args.profile == "all")
+                                    profile_all=args.profile == "all", gc_variants=args.gc_variants)
             print_rebuild(rebuilt)
     except KeyboardInterrupt:
         print("\ninterrupted (services stopped, databases dropped)", file=sys.stderr)
