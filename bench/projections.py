@@ -4,11 +4,13 @@
    (`customer-timeline relay`, `customer-timeline project timeline`) against a fresh database,
    fresh topics and a fresh consumer group. Touchpoints are appended at a steady rate
    (every 20 ms, rate/50 events in ONE `Customers.execute` call); a poller looks up the
-   appended event ids in `timeline_entries` and records when each becomes visible.
+   appended event ids in `timeline_entries` and records when each becomes visible; a
+   group-less consumer of the topic splits the lag at the relay's send().
 2. Rebuild rate: a fresh database is filled with a realistic history (bench/_history.py);
    reading the whole notification log (raw, then also decoded into events) is measured
-   beside `rebuild()` of each projection over the same events. A projection below the
-   target is rebuilt once more under py-spy, and the profile is summarised.
+   beside `rebuild()` of each projection over the same events, with the time spent in the
+   garbage collector. A projection below the target is rebuilt once more under py-spy, and
+   the profile is summarised; --gc-variants adds rebuilds with other gc settings.
 
 Run: python -m bench.projections [--rate 500] [--seconds 60] [--rebuild-events 200000]
 """
@@ -40,9 +42,9 @@ import psycopg
 
 from bench._history import register_customers, write_history
 from bench._support import (
-    CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, child_pids, default_database_url, fresh_database, free_port, log_tail,
-    percentile, process_cmdline, py_spy, py_spy_executable, server_version, split_stacks, start_service,
-    stop_service, wait_for_quiet_machine,
+    CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, child_pids, default_database_url, fresh_database,
+    free_port, log_tail, percentile, process_cmdline, py_spy, py_spy_executable, server_version, split_stacks,
+    start_service, stop_service, wait_for_quiet_machine,
 )
 
 CUSTOMERS = 2_000  # touchpoint targets of the lag run
