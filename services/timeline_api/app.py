@@ -1,0 +1,74 @@
+"""Composition root of the timeline API: settings -> Customers + read pool -> routes.
+
+Answers what people ask every day from the read models (SQL on the projections'
+tables), and from the event store only where history itself is the question (auditors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from psycopg import Connection, IsolationLevel
+from psycopg_pool import ConnectionPool
+
+from services.security import install_auth_handlers
+from services.timeline_api.errors import install_timeline_error_handlers
+from services.timeline_api.queries.event_store import EventStore
+from services.timeline_api.routes import audit, customers as customer_routes, insights, pipeline
+from services.timeline_api.settings import TimelineApiSettings
+from shared.application import Customers
+from shared.auth import TokenStore
+from shared.bootstrap import build_customers
+from shared.database import database_url
+from shared.settings import Settings
+
+DESCRIPTION = """
+Reads the customer timeline's read models: one customer's history and summary for everyone who
+serves the customer, the pipeline views managers run their meetings with, and the auditors' views
+of the event store itself.
+
+* `Authorization: Bearer <token>` on every call; `customers:read` (sales, cs, support, manager, auditor),
+  `pipeline:read` (manager, auditor), `audit:read` (auditor).
+* Times in queries: `2026-02-01T09:00:00+09:00`, or a date (`2026-02-01`; for `as_of` the end of that day);
+  a time without offset is read in `BUSINESS_TIMEZONE` (Asia/Tokyo).
+* Paged lists answer `next_cursor`: pass it as `cursor` for the next page.
+* Read models follow the event store within moments; a customer registered a moment ago may answer
+  `503 read_model_behind` once. Every 4xx body has one shape (`ErrorBody`).
+"""
+
+
+def _read_only(conn: Connection) -> None:
+    conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one consistent view per request
+    conn.read_only = True
+
+
+def create_app(settings: Settings | None = None, customers: Customers | None = None) -> FastAPI:
+    """The API over the given Customers application, or one built from settings at start-up."""
+    settings = TimelineApiSettings.of(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url(settings)
+        app.state.settings = settings
+        app.state.customers = customers or build_customers(settings.model_copy(update={"database_url": url}))
+        app.state.tokens = TokenStore(app.state.customers.recorder.datastore)
+        app.state.event_store = EventStore.of(app.state.customers.event_recorder)
+        app.state.pool = ConnectionPool(
+            url, min_size=1, max_size=settings.timeline_pool_size, open=False, configure=_read_only,
+            kwargs={"options": f"-c statement_timeout={settings.timeline_statement_timeout * 1000}"},
+            name="timeline-api")
+        app.state.pool.open(wait=True)
+        yield
+        app.state.pool.close()
+        if customers is None:
+            app.state.customers.close()
+
+    app = FastAPI(title="customer-timeline timeline API", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    install_timeline_error_handlers(app)
+    install_auth_handlers(app)
+    for module in (customer_routes, pipeline, insights, audit):
+        app.include_router(module.router)
+    return app

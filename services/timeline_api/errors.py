@@ -1,0 +1,77 @@
+"""Errors of the timeline API, each mapped to its HTTP status once, in the command API's one shape.
+
+Domain errors (404 unknown customer, 422 invalid query value naming the parameter) and
+request validation go through the command API's handlers. What is particular to a read
+side: a read model whose tables do not exist yet, or that has not caught up with a
+customer yet, and a database that does not answer, are 503 (try again), never 500.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException
+
+from services.command.errors import install_error_handlers
+from services.command.schemas import ErrorBody
+from shared.domain.errors import InvalidStateError
+
+ERROR_RESPONSES = {
+    401: {"model": ErrorBody, "description": "missing, unknown or revoked bearer token"},
+    403: {"model": ErrorBody, "description": "the token's role lacks the permission named in the body"},
+    404: {"model": ErrorBody, "description": "unknown customer"},
+    422: {"model": ErrorBody, "description": "an invalid query or path value, named in `field`"},
+    503: {"model": ErrorBody, "description": "the database or a read model is not available yet; retry"},
+}
+
+
+class UnreadableStreamError(InvalidStateError):
+    """A stored event that can no longer be read (edited by hand?): 409, see the verify endpoint."""
+
+    code = "unreadable_stream"
+
+
+class ReadModelBehindError(Exception):
+    """The customer exists in the event store, but the read model has not applied its events yet."""
+
+    def __init__(self, read_model: str, customer_id: object) -> None:
+        super().__init__(f"the {read_model} read model has not caught up with customer {customer_id} yet; retry")
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers or None)
+
+
+async def _read_model_behind(_: Request, error: ReadModelBehindError) -> JSONResponse:
+    return _error(503, "read_model_behind", str(error), **{"Retry-After": "1"})
+
+
+async def _read_model_missing(_: Request, error: psycopg.errors.UndefinedTable) -> JSONResponse:
+    return _error(503, "read_model_unavailable", f"a read model's tables do not exist yet (are the projection "
+                                                 f"workers running?): {error.diag.message_primary}", **{"Retry-After": "5"})
+
+
+async def _query_cancelled(_: Request, error: psycopg.errors.QueryCanceled) -> JSONResponse:
+    return _error(503, "query_timeout", "the query took longer than TIMELINE_STATEMENT_TIMEOUT; narrow it down")
+
+
+async def _database_unavailable(_: Request, error: Exception) -> JSONResponse:
+    return _error(503, "database_unavailable", str(error) or type(error).__name__, **{"Retry-After": "5"})
+
+
+async def _http_error(_: Request, error: HTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return JSONResponse({"code": code, "message": str(error.detail)}, status_code=error.status_code,
+                        headers=getattr(error, "headers", None))
+
+
+def install_timeline_error_handlers(app: FastAPI) -> None:
+    install_error_handlers(app)
+    app.add_exception_handler(ReadModelBehindError, _read_model_behind)
+    app.add_exception_handler(psycopg.errors.UndefinedTable, _read_model_missing)
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _query_cancelled)
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(HTTPException, _http_error)

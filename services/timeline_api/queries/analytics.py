@@ -1,0 +1,83 @@
+"""How deals move: phase funnel and time in stage (``pipeline_stage_history``), and the KPIs.
+
+A deal's group (team or owner) is the deal's own (``pipeline_deals``), not whoever moved it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.sql import SQL, Composable
+
+from services.timeline_api.queries.pipeline import GROUP_COLUMNS
+
+
+def _period(column: str, since: datetime | None, until: datetime | None) -> tuple[Composable, dict[str, Any]]:
+    conditions = [SQL("TRUE")]
+    if since is not None:
+        conditions.append(SQL(f"{column} >= %(since)s"))
+    if until is not None:
+        conditions.append(SQL(f"{column} < %(until)s"))
+    return SQL(" AND ").join(conditions), {"since": since, "until": until}
+
+
+_FUNNEL = """
+WITH entries AS (
+    SELECT deal_id, phase, min(entered_at) AS entered_at FROM pipeline_stage_history
+    WHERE phase <> 'lost' GROUP BY deal_id, phase
+)
+SELECT {group} AS grp, e.phase, count(*) AS entered, count(n.deal_id) AS advanced,
+       count(*) FILTER (WHERE n.deal_id IS NULL AND d.status = 'lost') AS lost
+FROM entries e
+JOIN unnest(%(phases)s::text[], %(next)s::text[]) AS s(phase, next_phase) ON s.phase = e.phase
+JOIN pipeline_deals d ON d.deal_id = e.deal_id
+LEFT JOIN entries n ON n.deal_id = e.deal_id AND n.phase = s.next_phase
+WHERE {period}
+GROUP BY 1, 2
+"""
+
+
+def funnel(conn: Connection, phases: list[str], since: datetime | None, until: datetime | None,
+           group_by: str | None) -> list[tuple[str | None, str, int, int, int]]:
+    """(group, phase, entered, advanced, lost): deals whose first entry into a phase lies in the period,
+    how many of them have reached the next phase since, and how many were lost in that phase."""
+    period, params = _period("e.entered_at", since, until)
+    query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], period=period)
+    return conn.execute(query, {**params, "phases": phases, "next": [*phases[1:], None]}).fetchall()
+
+
+_DURATIONS = """
+SELECT {group} AS grp, h.stage, count(*) AS stays,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY h.duration_seconds) / 86400 AS median_days,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY h.duration_seconds) / 86400 AS p90_days
+FROM pipeline_stage_history h JOIN pipeline_deals d ON d.deal_id = h.deal_id
+WHERE h.left_at IS NOT NULL AND {period}
+GROUP BY 1, 2
+"""
+
+
+def stage_durations(conn: Connection, since: datetime | None, until: datetime | None,
+                    group_by: str | None) -> list[tuple[str | None, str, int, float, float]]:
+    """(group, stage, stays, median days, p90 days) over the stays that ended in the period."""
+    period, params = _period("h.left_at", since, until)
+    return conn.execute(SQL(_DURATIONS).format(group=GROUP_COLUMNS[group_by], period=period), params).fetchall()
+
+
+def open_deal_counts(conn: Connection, first_phase: str) -> dict[str, Any]:
+    """Counts over open deals: per phase (deals, amount), per bucket, BANT capture, missing information."""
+    phases = {p: (n, a) for p, n, a in conn.execute(
+        "SELECT phase, count(*), coalesce(sum(amount), 0)::bigint FROM pipeline_deals WHERE status = 'open' "
+        "GROUP BY phase").fetchall()}
+    buckets = dict(conn.execute("SELECT bucket, count(*) FROM pipeline_deals WHERE status = 'open' "
+                                "GROUP BY bucket").fetchall())
+    past_first, bant_complete, missing = conn.execute(
+        "SELECT count(*) FILTER (WHERE phase <> %(first)s), count(*) FILTER (WHERE phase <> %(first)s "
+        "AND bant_complete), count(*) FILTER (WHERE missing_information <> '[]'::jsonb) "
+        "FROM pipeline_deals WHERE status = 'open'", {"first": first_phase}).fetchone()
+    by_item = dict(conn.execute(
+        "SELECT item, count(*) FROM pipeline_deals, jsonb_array_elements_text(missing_information) AS item "
+        "WHERE status = 'open' GROUP BY item").fetchall())
+    return {"phases": phases, "buckets": buckets, "past_first": past_first, "bant_complete": bant_complete,
+            "missing": missing, "missing_by_item": by_item}

@@ -1,0 +1,50 @@
+"""The pipeline as it is now: deal rows (filtered, paged) and counts per phase and stage.
+
+Reads ``pipeline_deals`` only. Group columns and filters are chosen from fixed lists,
+never taken from the request as SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Composable, Identifier
+
+FILTERS = ("team", "site", "owner", "phase", "stage", "bucket", "status")
+GROUP_COLUMNS: dict[str | None, Composable] = {None: SQL("NULL::text"), "team": SQL("d.team"),
+                                               "owner": SQL("d.owner")}
+
+
+def _where(filters: dict[str, Any]) -> tuple[Composable, list[Any]]:
+    conditions: list[Composable] = [SQL("TRUE")]
+    params: list[Any] = []
+    for column, value in filters.items():
+        if column not in FILTERS:
+            raise ValueError(f"not a pipeline filter: {column}")
+        if value is not None:
+            conditions.append(SQL("d.{0} = %s").format(Identifier(column)))
+            params.append(value)
+    return SQL(" AND ").join(conditions), params
+
+
+def list_deals(conn: Connection, filters: dict[str, Any], limit: int,
+               after: tuple[datetime, UUID] | None = None) -> list[dict[str, Any]]:
+    """Deal rows matching the filters, longest in their current stage first; ``after``: keyset."""
+    where, params = _where(filters)
+    if after is not None:
+        where = SQL("{0} AND (d.stage_entered_at, d.deal_id) > (%s, %s)").format(where)
+        params.extend(after)
+    query = SQL("SELECT * FROM pipeline_deals d WHERE {0} ORDER BY d.stage_entered_at, d.deal_id LIMIT %s").format(where)
+    with conn.cursor(row_factory=dict_row) as curs:
+        return curs.execute(query, [*params, limit]).fetchall()
+
+
+def counts_by_stage(conn: Connection, status: str, group_by: str | None) -> list[tuple[str | None, str, str, int, int]]:
+    """(group, phase, stage, deals, amount) of the deals with this status."""
+    query = SQL("SELECT {0} AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0)::bigint "
+                "FROM pipeline_deals d WHERE d.status = %s GROUP BY 1, 2, 3").format(GROUP_COLUMNS[group_by])
+    return conn.execute(query, (status,)).fetchall()

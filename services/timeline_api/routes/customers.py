@@ -1,0 +1,75 @@
+"""What anyone serving a customer reads: the shared timeline, the CS/support summary, finding a customer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from services.projections.timeline_queries import InvalidCursorError, customer_timeline, decode_cursor
+from services.security import require
+from services.timeline_api import cursors
+from services.timeline_api import schemas as s
+from services.timeline_api.dependencies import (
+    ConnDep, Cursor, CustomersDep, EventStoreDep, KnownCustomerDep, Limit, PeriodDep, ProcessDep,
+)
+from services.timeline_api.errors import ERROR_RESPONSES, ReadModelBehindError
+from services.timeline_api.queries.customers import projected_customer, search_customers
+from services.timeline_api.summary import customer_summary, handoff_notes
+from shared.auth import Permission as P
+from shared.company_key import company_key
+from shared.domain.errors import InvalidFieldError
+from shared.events import EVENT_TYPES, Department
+
+router = APIRouter(prefix="/customers", tags=["customers"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(require(P.READ_CUSTOMERS))])
+
+
+@router.get("", response_model=s.CustomerSearchPage,
+            summary="Find customers by company name: 株式会社 ABC, ㈱ABC and ＡＢＣ find the same companies",
+            description="Matches the normalised company key (legal form, width, case and spaces ignored) as a "
+                        "substring; ordered by company name.")
+def search(conn: ConnDep, q: Annotated[str, Query(min_length=1, max_length=200, examples=["㈱ABC"])],
+           limit: Limit = 50, cursor: Cursor = None) -> s.CustomerSearchPage:
+    key = company_key(q)
+    if not key:
+        raise InvalidFieldError("query.q", "give some letters of the company name")
+    after = cursors.decode(cursor, str, UUID) if cursor else None
+    rows = search_customers(conn, key, limit + 1, after)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return s.CustomerSearchPage(q=q, company_key=key, customers=[s.CustomerMatch(**r) for r in rows],
+                                next_cursor=cursors.encode(rows[-1]["company_name"], rows[-1]["customer_id"])
+                                if more else None)
+
+
+@router.get("/{customer_id}/timeline", response_model=s.TimelinePage,
+            summary="The customer's history across sales, CS, support and tech, newest first")
+def timeline(customer_id: KnownCustomerDep, conn: ConnDep, period: PeriodDep,
+             department: Annotated[list[Department] | None, Query(description="repeatable")] = None,
+             kind: Annotated[list[str] | None, Query(description="event types, repeatable",
+                                                     examples=[["HearingRecorded"]])] = None,
+             limit: Limit = 50, cursor: Cursor = None) -> s.TimelinePage:
+    if unknown := sorted(set(kind or ()) - set(EVENT_TYPES)):
+        raise InvalidFieldError("query.kind", f"unknown event type(s): {', '.join(unknown)}", sorted(EVENT_TYPES))
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)
+        except InvalidCursorError:
+            raise InvalidFieldError("query.cursor", "not a cursor this API made") from None
+    page = customer_timeline(conn, customer_id, departments=department, kinds=kind, since=period.since,
+                             until=period.until, limit=limit, before=cursor)
+    return s.TimelinePage(customer_id=customer_id, next_cursor=page.next_cursor,
+                          entries=[s.TimelineEntryOut.model_validate(e, from_attributes=True) for e in page.entries])
+
+
+@router.get("/{customer_id}/summary", response_model=s.CustomerSummary,
+            summary="For CS and support: company, contacts, deals with phase and stage, what sales heard "
+                    "(課題, 導入理由, 決裁者, 予算, 導入時期, BANT) and handed off, tickets, last touch per department")
+def summary(customer_id: KnownCustomerDep, conn: ConnDep, store: EventStoreDep, customers: CustomersDep,
+            process: ProcessDep) -> s.CustomerSummary:
+    projected = projected_customer(conn, customer_id)
+    if projected is None:
+        raise ReadModelBehindError("pipeline", customer_id)
+    return customer_summary(customer_id, projected, handoff_notes(conn, store, customers, customer_id), process)

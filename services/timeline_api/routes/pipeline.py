@@ -1,0 +1,105 @@
+"""Manager views of the pipeline: deals, distribution, funnel, time in stage, stagnation and next actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from services.projections import stagnation
+from services.security import require
+from services.timeline_api import cursors, reports
+from services.timeline_api import labels as lb
+from services.timeline_api import schemas as s
+from services.timeline_api.dependencies import (
+    AsOfDep, ConnDep, Cursor, GroupByParam, Limit, PeriodDep, ProcessDep,
+)
+from services.timeline_api.errors import ERROR_RESPONSES
+from services.timeline_api.queries import analytics
+from services.timeline_api.queries.pipeline import counts_by_stage, list_deals
+from shared.auth import Permission as P
+from shared.domain.errors import InvalidFieldError
+from shared.process import ProcessDefinition
+
+router = APIRouter(prefix="/pipeline", tags=["pipeline"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(require(P.READ_PIPELINE))])
+Status = Literal["open", "won", "lost"]
+Text = Annotated[str | None, Query(min_length=1, max_length=200)]
+
+
+def _one_of(value: str | None, allowed: list[str], parameter: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise InvalidFieldError(f"query.{parameter}", f"'{value}' is not a {parameter} of the process", allowed)
+    return value
+
+
+def _deal(process: ProcessDefinition, row: dict) -> s.PipelineDeal:
+    return s.PipelineDeal(**{**row, **lb.phase_stage(process, row["phase"], row["stage"]),
+                             "missing_information": [s.Label(**lb.labelled(lb.of_required(process, i), i))
+                                                     for i in row["missing_information"]]})
+
+
+@router.get("", response_model=s.PipelinePage, summary="Deals, filtered; longest in their current stage first")
+def deals(conn: ConnDep, process: ProcessDep, team: Text = None, site: Text = None, owner: Text = None,
+          phase: Text = None, stage: Text = None, bucket: Text = None, status: Status | None = None,
+          limit: Limit = 50, cursor: Cursor = None) -> s.PipelinePage:
+    filters = {"team": team, "site": site, "owner": owner, "status": status,
+               "phase": _one_of(phase, [p.id for p in process.phases], "phase"),
+               "stage": _one_of(stage, [st.id for st in process.stages()], "stage"),
+               "bucket": _one_of(bucket, lb.buckets(process), "bucket")}
+    after = cursors.decode(cursor, cursors.aware, UUID) if cursor else None
+    rows = list_deals(conn, filters, limit + 1, after)
+    page = rows[:limit]
+    return s.PipelinePage(deals=[_deal(process, r) for r in page],
+                          next_cursor=cursors.encode(page[-1]["stage_entered_at"], page[-1]["deal_id"])
+                          if len(rows) > limit else None)
+
+
+@router.get("/summary", response_model=s.PipelineSummary,
+            summary="Deals and amount per phase and stage (all of the process, in order), optionally per team or owner")
+def summary(conn: ConnDep, process: ProcessDep, group_by: GroupByParam = None,
+            status: Annotated[Status, Query(description="which deals to count")] = "open") -> s.PipelineSummary:
+    return reports.pipeline_summary(process, counts_by_stage(conn, status, group_by), status, group_by)
+
+
+@router.get("/funnel", response_model=s.Funnel,
+            summary="Phase conversion: deals that entered each phase in the period, and how many reached the next",
+            description="A deal counts in a phase's cohort when it first entered the phase within "
+                        "[since, until); `advanced` counts those that have reached the next phase by now, `lost` "
+                        "those lost in the phase. Per team or owner: who stumbles at which phase.")
+def funnel(conn: ConnDep, process: ProcessDep, period: PeriodDep, group_by: GroupByParam = None) -> s.Funnel:
+    rows = analytics.funnel(conn, [p.id for p in process.phases], period.since, period.until, group_by)
+    return reports.funnel(process, rows, period, group_by)
+
+
+@router.get("/stage-durations", response_model=s.StageDurations,
+            summary="Median and 90th percentile of time in each stage, over the stays that ended in the period")
+def stage_durations(conn: ConnDep, process: ProcessDep, period: PeriodDep,
+                    group_by: GroupByParam = None) -> s.StageDurations:
+    rows = analytics.stage_durations(conn, period.since, period.until, group_by)
+    return reports.stage_durations(process, rows, period, group_by)
+
+
+def _alerts(process: ProcessDefinition, as_of: datetime, alerts: list[stagnation.DealAlert]) -> s.DealAlerts:
+    return s.DealAlerts(as_of=as_of, count=len(alerts), deals=[
+        s.DealAlert(**{**a.__dict__, **lb.phase_stage(process, a.phase, a.stage)}) for a in alerts])
+
+
+@router.get("/stagnation", response_model=s.DealAlerts,
+            summary="Deals stuck in their stage longer than the stage's threshold (滞留), as of a time")
+def stuck(conn: ConnDep, process: ProcessDep, as_of: AsOfDep) -> s.DealAlerts:
+    return _alerts(process, as_of, stagnation.stuck_deals(conn, process, as_of))
+
+
+@router.get("/no-next-action", response_model=s.DealAlerts,
+            summary="Open deals without a planned next action (none, or 未定), as of a time")
+def no_next_action(conn: ConnDep, process: ProcessDep, as_of: AsOfDep) -> s.DealAlerts:
+    return _alerts(process, as_of, stagnation.deals_without_next_action(conn, as_of))
+
+
+@router.get("/overdue-next-actions", response_model=s.DealAlerts,
+            summary="Open deals whose scheduled next action was due before as_of")
+def overdue(conn: ConnDep, process: ProcessDep, as_of: AsOfDep) -> s.DealAlerts:
+    return _alerts(process, as_of, stagnation.overdue_next_actions(conn, as_of))

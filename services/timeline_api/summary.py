@@ -1,0 +1,88 @@
+"""The customer summary for CS and support, composed from the pipeline read model.
+
+Everything comes from ``pipeline_states`` / ``pipeline_deals`` except the hand-off notes:
+the customer state records only *that* a deal was handed off, and the timeline keeps a
+one-line summary. So the notes (goal, cautions, expectations, CS owner, first response)
+are read from this customer's ``HandedOffToCS`` events in the event store - one indexed
+read of one stream, for this page only.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
+from psycopg import Connection
+
+from services.timeline_api import labels as lb
+from services.timeline_api import schemas as s
+from services.timeline_api.queries.customers import ProjectedCustomer
+from services.timeline_api.queries.event_store import EventStore, events_of_types
+from shared.application import Customers
+from shared.domain.state import Deal
+from shared.events import HandedOffToCS
+from shared.process import ProcessDefinition
+
+STATUS_ORDER = {"open": 0, "won": 1, "lost": 2}
+
+
+def handoff_notes(conn: Connection, store: EventStore, customers: Customers, customer_id: UUID
+                  ) -> dict[str, s.HandoffOut]:
+    """The latest hand-off of each deal of the customer; an unreadable stored row is left out."""
+    found: dict[str, s.HandoffOut] = {}
+    for row in events_of_types(conn, store, [customer_id], [get_topic(HandedOffToCS)]):
+        try:
+            e = customers.mapper.to_domain_event(StoredEvent(originator_id=row.customer_id, originator_version=row.version,
+                                                             topic=row.topic, state=row.state))
+        except ValueError:  # not JSON, or no longer a valid event: the audit endpoints show it
+            continue
+        found[str(e.deal_id)] = s.HandoffOut(goal=e.goal, cautions=e.cautions, expectations=e.expectations,
+                                             cs_owner=e.cs_owner, first_response_at=e.first_response_at,
+                                             recorded_at=e.occurred_at, recorded_by=e.actor.user)
+    return found
+
+
+def _option(process: ProcessDefinition, field: str, choice: str | None) -> s.Label | None:
+    return None if choice is None else s.Label(**lb.labelled(lb.of_option(process, field, choice), choice))
+
+
+def _deal(deal_id: str, deal: Deal, row: dict | None, handoff: s.HandoffOut | None,
+          process: ProcessDefinition) -> s.DealSummary:
+    action = deal.next_action
+    missing = row["missing_information"] if row else []
+    return s.DealSummary(
+        **lb.phase_stage(process, deal.phase, deal.stage), deal_id=UUID(deal_id), title=deal.title,
+        status=deal.status, owner=deal.owner, team=deal.team, amount=deal.amount,
+        expected_close=deal.expected_close, temperature=_option(process, "temperature", deal.temperature),
+        decision_status=_option(process, "decision_status", deal.decision_status),
+        bucket=row["bucket"] if row else process.bucket(deal.temperature, deal.decision_status),
+        stage_entered_at=deal.stage_entered_at,
+        next_action=s.NextActionOut(choice=_option(process, "next_action", action.choice), note=action.note,
+                                    due_at=action.due_at) if action else None,
+        missing_information=[s.Label(**lb.labelled(lb.of_required(process, i), i)) for i in missing],
+        hearing=s.HearingOut(**{item: deal.hearing.get(item) for item in
+                                ("issue", "reason", "decision_maker", "budget", "timeline")},
+                             bant=deal.bant, bant_complete=deal.bant.confirmed(),
+                             competitor=_option(process, "competitor", deal.competitor),
+                             hurdle=_option(process, "hurdle", deal.hurdle)),
+        win_reasons=[_option(process, "win_reason", r) for r in deal.win_reasons],
+        lost_reason=_option(process, "lost_reason", deal.lost_reason), handoff=handoff,
+    )
+
+
+def customer_summary(customer_id: UUID, projected: ProjectedCustomer, handoffs: dict[str, s.HandoffOut],
+                     process: ProcessDefinition) -> s.CustomerSummary:
+    state = projected.state
+    deals = [_deal(d, deal, projected.deals.get(d), handoffs.get(d), process) for d, deal in state.deals.items()]
+    deals.sort(key=lambda d: (STATUS_ORDER.get(d.status, 3), -d.stage_entered_at.timestamp()))
+    tickets = [s.TicketOut(ticket_id=UUID(t), **ticket.model_dump()) for t, ticket in state.tickets.items()]
+    tickets.sort(key=lambda t: (t.status == "resolved", -t.opened_at.timestamp()))
+    return s.CustomerSummary(
+        customer_id=customer_id, read_model_version=projected.version,
+        company=s.Company(name=state.company_name, key=state.company_key, industry=state.industry,
+                          address=state.address, website=state.website),
+        contacts=[s.ContactOut(contact_id=UUID(c), **contact.model_dump()) for c, contact in state.contacts.items()],
+        deals=deals, tickets=tickets, last_touch=state.last_touch,
+        onboarding_progress=state.onboarding_progress, satisfaction=state.satisfaction,
+    )
