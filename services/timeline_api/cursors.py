@@ -32,7 +32,8 @@ def decode(cursor: str, *types: Callable[[str], Any]) -> tuple[Any, ...]:
     """The values of a cursor, each read with its type (``str``, ``UUID``, ``aware`` ...)."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != len(types) or not all(isinstance(v, str) for v in values):
+        if not isinstance(values, list) or len(values) != len(types) \
+                or not all(isinstance(v, str) and "\x00" not in v for v in values):
             raise ValueError("wrong shape")
         return tuple(kind(value) for kind, value in zip(types, values))
     except (ValueError, TypeError, orjson.JSONDecodeError):

@@ -82,5 +82,7 @@ def known_customer(customer_id: UUID, conn: ConnDep, store: EventStoreDep) -> UU
 
 KnownCustomerDep = Annotated[UUID, Depends(known_customer)]
 Limit = Annotated[int, Query(ge=1, le=200, description="at most this many per page (1-200)")]
-Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page")]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+Cursor = Annotated[str | None, Query(max_length=500, pattern=NO_NUL, description="`next_cursor` of the previous page")]
+Text = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)]
 GroupByParam = Annotated[Literal["team", "owner"] | None, Query(description="one row group per team or owner")]

@@ -57,6 +57,10 @@ async def _query_cancelled(_: Request, error: psycopg.errors.QueryCanceled) -> J
     return _error(503, "query_timeout", "the query took longer than TIMELINE_STATEMENT_TIMEOUT; narrow it down")
 
 
+async def _unstorable_value(_: Request, error: psycopg.DataError) -> JSONResponse:
+    return _error(422, "invalid_request", f"a query value the database cannot take: {error}")
+
+
 async def _database_unavailable(_: Request, error: Exception) -> JSONResponse:
     return _error(503, "database_unavailable", str(error) or type(error).__name__, **{"Retry-After": "5"})
 
@@ -72,6 +76,7 @@ def install_timeline_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ReadModelBehindError, _read_model_behind)
     app.add_exception_handler(psycopg.errors.UndefinedTable, _read_model_missing)
     app.add_exception_handler(psycopg.errors.QueryCanceled, _query_cancelled)
+    app.add_exception_handler(psycopg.DataError, _unstorable_value)  # a last guard; parameters are checked first
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(HTTPException, _http_error)

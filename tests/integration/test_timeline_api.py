@@ -495,3 +495,160 @@ def test_verify_finds_the_chain_intact_then_names_the_tampered_event(stack) -> N
     assert before["version"] == 1, "the unreadable event 3 came after version 2, recorded later than as_of"
     broken = stack.get(f"/audit/customers/{e}/verify", role="auditor")
     assert (broken["first_broken_version"], broken["problem"]) == (3, "stored state is not JSON")
+
+
+# --- who may read what ------------------------------------------------------------------------
+ROLES = ["sales", "cs", "support", "manager", "auditor", "admin"]
+GROUPS = {  # endpoint group -> (permission, roles allowed, paths)
+    "customer views": ("customers:read", {"sales", "cs", "support", "manager", "auditor"}, [
+        "/customers?q=ABC", "/customers/{a}/timeline", "/customers/{a}/summary"]),
+    "manager views": ("pipeline:read", {"manager", "auditor"}, [
+        "/pipeline", "/pipeline/summary?group_by=team", "/pipeline/funnel", "/pipeline/stage-durations",
+        "/pipeline/stagnation", "/pipeline/no-next-action", "/pipeline/overdue-next-actions", "/kpis",
+        "/outcomes/reasons?outcome=lost", "/alerts/duplicates"]),
+    "auditor views": ("audit:read", {"auditor"}, [
+        "/audit/customers/{a}/events", "/audit/customers/{a}/state", "/audit/pipeline",
+        "/audit/customers/{a}/verify"]),
+}
+EVERY_PATH = [path for _, _, paths in GROUPS.values() for path in paths]
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix_of_the_timeline_api(stack, role: str, group: str) -> None:
+    permission, allowed, paths = GROUPS[group]
+    headers = auth(stack.api, {**HQ, "user": f"matrix-{role}"}, role=role)
+    for path in paths:
+        response = stack.api.get(path.format(a=stack.story.a), headers=headers)
+        if role in allowed:
+            assert response.status_code == 200, f"{role} on {path}: {response.text}"
+        else:
+            assert (response.status_code, response.json()) == (403, {
+                "code": "forbidden", "permission": permission,
+                "message": f"role '{role}' lacks permission '{permission}'"}), f"{role} on {path}"
+
+
+@pytest.mark.parametrize("path", EVERY_PATH)
+def test_every_endpoint_wants_a_valid_bearer_token(stack, path: str) -> None:
+    path = path.format(a=stack.story.a)
+    for headers in ({}, {"Authorization": "Bearer ct_unknown"}, {"Authorization": "Basic dXNlcjpwdw=="}):
+        response = stack.api.get(path, headers=headers)
+        assert (response.status_code, response.json()["code"]) == (401, "unauthenticated"), (path, headers)
+
+
+# --- invalid input: 404 / 422 naming the parameter, never 5xx ---------------------------------------
+INVALID = [  # (path, params, field named)
+    ("/customers", {"q": " ・ "}, "query.q"),
+    ("/customers", {}, "query.q"),
+    ("/customers", {"q": "abc", "cursor": "bm90LWEtY3Vyc29y"}, "query.cursor"),
+    ("/customers/{a}/timeline", {"cursor": "garbage"}, "query.cursor"),
+    ("/customers/{a}/timeline", {"limit": 201}, "query.limit"),
+    ("/customers/{a}/timeline", {"limit": 0}, "query.limit"),
+    ("/customers/{a}/timeline", {"kind": "DealDeleted"}, "query.kind"),
+    ("/customers/{a}/timeline", {"department": "finance"}, "query.department.0"),
+    ("/customers/{a}/timeline", {"since": "yesterday"}, "query.since"),
+    ("/customers/{a}/timeline", {"since": "2026-02-01", "until": "2026-01-01"}, "query.until"),
+    ("/customers/not-a-uuid/summary", {}, "path.customer_id"),
+    ("/pipeline", {"phase": "negotiation"}, "query.phase"),
+    ("/pipeline", {"stage": "almost_won"}, "query.stage"),
+    ("/pipeline", {"bucket": "lukewarm"}, "query.bucket"),
+    ("/pipeline", {"status": "pending"}, "query.status"),
+    ("/pipeline", {"cursor": "x"}, "query.cursor"),
+    ("/pipeline/summary", {"group_by": "site"}, "query.group_by"),
+    ("/pipeline/funnel", {"since": "2026-13-01"}, "query.since"),
+    ("/pipeline/stagnation", {"as_of": "0001-01-01"}, "query.as_of"),
+    ("/outcomes/reasons", {}, "query.outcome"),
+    ("/outcomes/reasons", {"outcome": "draw"}, "query.outcome"),
+    ("/alerts/duplicates", {"window_days": 0}, "query.window_days"),
+    ("/audit/customers/{a}/events", {"after_version": -1}, "query.after_version"),
+    ("/audit/customers/{a}/state", {"as_of": "2026-02-30"}, "query.as_of"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "field"), INVALID)
+def test_invalid_query_values_are_422_naming_the_parameter(stack, path: str, params: dict, field: str) -> None:
+    body = stack.get(path.format(a=stack.story.a), role="auditor", expect=422, **params)
+    assert body["field"] == field and body["code"] in ("invalid_request", "invalid_field"), body
+
+
+@pytest.mark.parametrize("path", ["/customers/{x}/timeline", "/customers/{x}/summary", "/audit/customers/{x}/events",
+                                  "/audit/customers/{x}/state", "/audit/customers/{x}/verify"])
+def test_an_unknown_customer_is_404(stack, path: str) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    body = stack.get(path.format(x=unknown), role="auditor", expect=404)
+    assert (body["code"], body["kind"], body["id"]) == ("not_found", "customer", unknown)
+
+
+HOSTILE = ["", " ", "x", "-1", "0", "99999999999999999999999", "1e309", "NaN", "2026-02-30", "0000-00-00",
+           "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00 09:00", "\x00", "a\x00b",
+           "'; DROP TABLE pipeline_deals; --", "%", "_", "㈱", "🙂" * 50, "x" * 5000, "WyJcdTAwMDAiLCAiMSJd",
+           "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgIm5vdC1hLXV1aWQiXQ"]
+PARAMETERS = {
+    "/customers": ["q", "limit", "cursor"],
+    "/customers/{a}/timeline": ["department", "kind", "since", "until", "limit", "cursor"],
+    "/customers/{a}/summary": [],
+    "/pipeline": ["team", "site", "owner", "phase", "stage", "bucket", "status", "limit", "cursor"],
+    "/pipeline/summary": ["group_by", "status"],
+    "/pipeline/funnel": ["since", "until", "group_by"],
+    "/pipeline/stage-durations": ["since", "until", "group_by"],
+    "/pipeline/stagnation": ["as_of"],
+    "/pipeline/no-next-action": ["as_of"],
+    "/pipeline/overdue-next-actions": ["as_of"],
+    "/kpis": [],
+    "/outcomes/reasons": ["outcome", "q", "since", "until", "limit"],
+    "/alerts/duplicates": ["as_of", "window_days"],
+    "/audit/customers/{a}/events": ["after_version", "limit"],
+    "/audit/customers/{a}/state": ["as_of"],
+    "/audit/pipeline": ["as_of"],
+    "/audit/customers/{a}/verify": [],
+}
+
+
+@pytest.mark.parametrize("path", list(PARAMETERS))
+def test_no_input_makes_a_5xx(stack, path: str) -> None:
+    headers = auth(stack.api, {**HQ, "user": "fuzzer"}, role="auditor")
+    base = {"q": "abc"} if path == "/customers" else {"outcome": "won"} if path == "/outcomes/reasons" else {}
+    for parameter in PARAMETERS[path]:
+        for value in HOSTILE:
+            response = stack.api.get(path.format(a=stack.story.a), params={**base, parameter: value}, headers=headers)
+            assert response.status_code < 500, (path, parameter, value, response.text)
+            assert response.status_code in (200, 404 if path.endswith("/state") else 200, 422), \
+                (path, parameter, value, response.text)
+    for customer in ("x", "0", "00000000-0000-0000-0000-000000000000", "%00", "🙂"):
+        if "{a}" in path:
+            response = stack.api.get(path.format(a=customer), headers=headers)
+            assert response.status_code in (404, 422), (path, customer, response.text)
+
+
+def test_unknown_paths_answer_in_the_error_shape(stack) -> None:
+    response = stack.api.get("/nothing-here")
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+def test_every_endpoint_documents_its_response_model_examples_and_errors(stack) -> None:
+    spec = stack.api.get("/openapi.json").json()
+    assert set(spec["paths"]) == {p.split("?")[0].replace("{a}", "{customer_id}") for p in EVERY_PATH}
+    schemas = spec["components"]["schemas"]
+
+    def has_examples(name: str, seen: set[str]) -> bool:
+        if name in seen:
+            return False
+        seen.add(name)
+        for prop in schemas[name].get("properties", {}).values():
+            if "examples" in prop or "example" in prop:
+                return True
+            refs = [prop.get("$ref")] + [i.get("$ref") for i in prop.get("anyOf", []) + [prop.get("items", {})]]
+            if any(ref and has_examples(ref.rsplit("/", 1)[-1], seen) for ref in refs):
+                return True
+        return False
+
+    for path, operations in spec["paths"].items():
+        operation = operations["get"]
+        assert operation.get("summary"), path
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "$ref" in ok, path
+        assert has_examples(ok["$ref"].rsplit("/", 1)[-1], set()), path
+        assert {"401", "403", "422"} <= set(operation["responses"]), path
+        error = operation["responses"]["403"]["content"]["application/json"]["schema"]["$ref"]
+        assert error.endswith("/ErrorBody"), path

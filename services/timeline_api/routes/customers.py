@@ -12,7 +12,7 @@ from services.security import require
 from services.timeline_api import cursors
 from services.timeline_api import schemas as s
 from services.timeline_api.dependencies import (
-    ConnDep, Cursor, CustomersDep, EventStoreDep, KnownCustomerDep, Limit, PeriodDep, ProcessDep,
+    NO_NUL, ConnDep, Cursor, CustomersDep, EventStoreDep, KnownCustomerDep, Limit, PeriodDep, ProcessDep,
 )
 from services.timeline_api.errors import ERROR_RESPONSES, ReadModelBehindError
 from services.timeline_api.queries.customers import projected_customer, search_customers
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/customers", tags=["customers"], responses=ERROR_RESP
             summary="Find customers by company name: 株式会社 ABC, ㈱ABC and ＡＢＣ find the same companies",
             description="Matches the normalised company key (legal form, width, case and spaces ignored) as a "
                         "substring; ordered by company name.")
-def search(conn: ConnDep, q: Annotated[str, Query(min_length=1, max_length=200, examples=["㈱ABC"])],
+def search(conn: ConnDep, q: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL, examples=["㈱ABC"])],
            limit: Limit = 50, cursor: Cursor = None) -> s.CustomerSearchPage:
     key = company_key(q)
     if not key:

@@ -14,7 +14,7 @@ from services.timeline_api import cursors, reports
 from services.timeline_api import labels as lb
 from services.timeline_api import schemas as s
 from services.timeline_api.dependencies import (
-    AsOfDep, ConnDep, Cursor, GroupByParam, Limit, PeriodDep, ProcessDep,
+    AsOfDep, ConnDep, Cursor, GroupByParam, Limit, PeriodDep, ProcessDep, Text,
 )
 from services.timeline_api.errors import ERROR_RESPONSES
 from services.timeline_api.queries import analytics
@@ -26,7 +26,6 @@ from shared.process import ProcessDefinition
 router = APIRouter(prefix="/pipeline", tags=["pipeline"], responses=ERROR_RESPONSES,
                    dependencies=[Depends(require(P.READ_PIPELINE))])
 Status = Literal["open", "won", "lost"]
-Text = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
 def _one_of(value: str | None, allowed: list[str], parameter: str) -> str | None:
