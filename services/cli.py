@@ -15,18 +15,30 @@ from shared.settings import Settings
 def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from services.command.app import create_app
     from shared.process import load_process_definition
 
     process = load_process_definition(settings.process_definition)  # a bad file stops us before we listen
-    workers = args.workers or settings.command_workers
+    if args.service == "timeline":
+        from services.timeline_api.app import create_app as create_timeline_app
+        from services.timeline_api.settings import TimelineApiSettings
+
+        settings = TimelineApiSettings.of(settings)
+        factory, workers = "services.timeline_api.app:create_app", args.workers or 1
+        host, port = args.host or settings.timeline_host, args.port or settings.timeline_port
+        build = lambda: create_timeline_app(settings)  # noqa: E731
+    else:
+        from services.command.app import create_app
+
+        factory, workers = "services.command.app:create_app", args.workers or settings.command_workers
+        host, port = args.host or settings.command_host, args.port or settings.command_port
+        build = lambda: create_app(settings, process=process)  # noqa: E731
     if workers > 1 and settings.database_url is None:
         from shared.database import database_url  # start the embedded server once, before the workers start
 
         os.environ["DATABASE_URL"] = database_url(settings)
-    app = "services.command.app:create_app" if workers > 1 else create_app(settings, process=process)
-    uvicorn.run(app, factory=workers > 1, workers=workers, host=args.host or settings.command_host,
-                port=args.port or settings.command_port, log_level="info", access_log=args.access_log)
+    app = factory if workers > 1 else build()
+    uvicorn.run(app, factory=workers > 1, workers=workers, host=host, port=port, log_level="info",
+                access_log=args.access_log)
     return 0
 
 
@@ -175,7 +187,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run an HTTP service")
-    serve.add_argument("service", choices=["command"])
+    serve.add_argument("service", choices=["command", "timeline"])
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="processes (default COMMAND_WORKERS, 1)")

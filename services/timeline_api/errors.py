@@ -49,8 +49,8 @@ async def _read_model_behind(_: Request, error: ReadModelBehindError) -> JSONRes
 
 
 async def _read_model_missing(_: Request, error: psycopg.errors.UndefinedTable) -> JSONResponse:
-    return _error(503, "read_model_unavailable", f"a read model's tables do not exist yet (are the projection "
-                                                 f"workers running?): {error.diag.message_primary}", **{"Retry-After": "5"})
+    message = f"a read model's tables do not exist yet (projection workers running?): {error.diag.message_primary}"
+    return _error(503, "read_model_unavailable", message, **{"Retry-After": "5"})
 
 
 async def _query_cancelled(_: Request, error: psycopg.errors.QueryCanceled) -> JSONResponse:

@@ -112,7 +112,8 @@ def kpis(process: ProcessDefinition, counts: dict[str, Any]) -> s.Kpis:
                             rate=_ratio(counts["bant_complete"], counts["past_first"])),
         missing_information=s.Rate(deals=counts["missing"], of=open_deals, rate=_ratio(counts["missing"], open_deals)),
         missing_by_item=[s.MissingCount(**lb.labelled(lb.of_required(process, item), item), deals=n)
-                         for item, n in sorted(counts["missing_by_item"].items(), key=lambda kv: (-kv[1], order_of(kv[0])))],
+                         for item, n in sorted(counts["missing_by_item"].items(),
+                                               key=lambda kv: (-kv[1], order_of(kv[0])))],
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg import Connection
 
@@ -32,10 +31,7 @@ def handoff_notes(conn: Connection, store: EventStore, customers: Customers, cus
     """The latest hand-off of each deal of the customer; an unreadable stored row is left out."""
     found: dict[str, s.HandoffOut] = {}
     for row in events_of_types(conn, store, [customer_id], [get_topic(HandedOffToCS)]):
-        try:
-            e = customers.mapper.to_domain_event(StoredEvent(originator_id=row.customer_id, originator_version=row.version,
-                                                             topic=row.topic, state=row.state))
-        except ValueError:  # not JSON, or no longer a valid event: the audit endpoints show it
+        if (e := row.event(customers.mapper)) is None:
             continue
         found[str(e.deal_id)] = s.HandoffOut(goal=e.goal, cautions=e.cautions, expectations=e.expectations,
                                              cs_owner=e.cs_owner, first_response_at=e.first_response_at,

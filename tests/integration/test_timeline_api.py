@@ -257,8 +257,8 @@ def test_the_summary_gives_cs_what_sales_heard_and_handed_off(stack) -> None:
         "competitor": {"id": "yes", "label": "あり", "label_en": "Yes"},
         "hurdle": {"id": "approval", "label": "稟議", "label_en": "Internal approval"}}
     handoff = deal["handoff"]
-    assert (handoff["goal"], handoff["cautions"], handoff["expectations"], handoff["cs_owner"], handoff["recorded_by"]) \
-        == ("3か月で全拠点の案件登録率90%", "現場の入力負荷に敏感", "営業会議資料の自動化", "suzuki", "tanaka")
+    assert [handoff[k] for k in ("goal", "cautions", "expectations", "cs_owner", "recorded_by")] == [
+        "3か月で全拠点の案件登録率90%", "現場の入力負荷に敏感", "営業会議資料の自動化", "suzuki", "tanaka"]
     assert datetime.fromisoformat(handoff["first_response_at"]) == day(20)
     assert [r["label"] for r in deal["win_reasons"]] == ["サポート体制", "機能"] and deal["missing_information"] == []
     [ticket] = summary["tickets"]
@@ -289,7 +289,8 @@ def test_search_pages_and_counts_open_deals(stack) -> None:
     first = stack.get("/customers", role="cs", q="ABC", limit=1)
     second = stack.get("/customers", role="cs", q="ABC", limit=1, cursor=first["next_cursor"])
     assert second["next_cursor"] is None
-    assert {first["customers"][0]["customer_id"], second["customers"][0]["customer_id"]} == {stack.story.a, stack.story.c}
+    both = {first["customers"][0]["customer_id"], second["customers"][0]["customer_id"]}
+    assert both == {stack.story.a, stack.story.c}
     [mirai] = stack.get("/customers", role="cs", q="みらい")["customers"]
     assert (mirai["customer_id"], mirai["open_deals"], mirai["industry"]) == (stack.story.d, 2, "物流")
     assert datetime.fromisoformat(mirai["last_touch_at"]) == day(10)
@@ -322,7 +323,8 @@ def test_the_pipeline_summary_counts_deals_and_amounts_per_phase_and_stage(stack
     assert [(s["stage"], s["label"], s["deals"]) for s in phases["proposal"]["stages"]] == [
         ("preparing_materials", "資料作成中", 0), ("proposal_sent_waiting", "提案済み・反応待ち", 1),
         ("revising", "修正対応中", 0), ("quote_submitted", "見積提出済み", 0)]
-    by_owner = {g["group"]: (g["deals"], g["amount"]) for g in stack.get("/pipeline/summary", group_by="owner")["groups"]}
+    grouped = stack.get("/pipeline/summary", group_by="owner")["groups"]
+    by_owner = {g["group"]: (g["deals"], g["amount"]) for g in grouped}
     assert by_owner == {"sato": (2, 3_000_000), "yamada": (1, 1_000_000)}
     won = stack.get("/pipeline/summary", status="won")["groups"][0]
     assert [(p["phase"], p["deals"], p["amount"]) for p in won["phases"] if p["deals"]] == [("follow", 1, 4_800_000)]

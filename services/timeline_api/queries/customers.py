@@ -42,7 +42,8 @@ SELECT s.customer_id, s.state->>'company_name' AS company_name, s.state->>'compa
        (SELECT max(t.value::timestamptz) FROM jsonb_each_text(s.state->'last_touch') AS t) AS last_touch_at
 FROM pipeline_states s
 WHERE strpos(s.state->>'company_key', %(key)s) > 0
-  AND (%(after_name)s::text IS NULL OR (s.state->>'company_name', s.customer_id) > (%(after_name)s::text, %(after_id)s::uuid))
+  AND (%(after_name)s::text IS NULL
+       OR (s.state->>'company_name', s.customer_id) > (%(after_name)s::text, %(after_id)s::uuid))
 ORDER BY s.state->>'company_name', s.customer_id
 LIMIT %(limit)s
 """

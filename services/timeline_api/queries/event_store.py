@@ -12,6 +12,8 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import TopicError
 from psycopg import Connection
 from psycopg.sql import SQL, Composable, Identifier
 
@@ -41,6 +43,14 @@ class StoredRow:
     @property
     def event_type(self) -> str:
         return self.topic.rsplit(":", 1)[-1]
+
+    def event(self, mapper: Mapper) -> Any | None:
+        """The domain event, upcast as the application reads it; None if the row cannot be read."""
+        try:
+            return mapper.to_domain_event(StoredEvent(originator_id=self.customer_id, originator_version=self.version,
+                                                      topic=self.topic, state=self.state))
+        except (ValueError, TopicError):  # not JSON, or no longer a valid event: the audit endpoints show it
+            return None
 
     def payload(self) -> dict[str, Any] | None:
         try:

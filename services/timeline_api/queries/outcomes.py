@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg import Connection
 from psycopg.rows import dict_row
@@ -42,10 +41,6 @@ def closing_events(conn: Connection, store: EventStore, customers: Customers, ou
     found: dict[Any, Any] = {}
     topic = get_topic(OUTCOME_EVENTS[outcome])
     for row in events_of_types(conn, store, sorted({r["customer_id"] for r in rows}), [topic]):
-        try:
-            event = customers.mapper.to_domain_event(StoredEvent(
-                originator_id=row.customer_id, originator_version=row.version, topic=row.topic, state=row.state))
-        except ValueError:  # not JSON, or no longer a valid event: the audit endpoints show it
-            continue
-        found[event.deal_id] = event
+        if (event := row.event(customers.mapper)) is not None:
+            found[event.deal_id] = event
     return found

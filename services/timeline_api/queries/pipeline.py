@@ -38,7 +38,8 @@ def list_deals(conn: Connection, filters: dict[str, Any], limit: int,
     if after is not None:
         where = SQL("{0} AND (d.stage_entered_at, d.deal_id) > (%s, %s)").format(where)
         params.extend(after)
-    query = SQL("SELECT * FROM pipeline_deals d WHERE {0} ORDER BY d.stage_entered_at, d.deal_id LIMIT %s").format(where)
+    query = SQL("SELECT * FROM pipeline_deals d WHERE {0} ORDER BY d.stage_entered_at, d.deal_id LIMIT %s").format(
+        where)
     with conn.cursor(row_factory=dict_row) as curs:
         return curs.execute(query, [*params, limit]).fetchall()
 

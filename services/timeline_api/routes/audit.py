@@ -11,7 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from services.security import require
 from services.timeline_api import reports
 from services.timeline_api import schemas as s
-from services.timeline_api.dependencies import AsOfDep, ConnDep, CustomersDep, EventStoreDep, KnownCustomerDep, ProcessDep
+from services.timeline_api.dependencies import (
+    AsOfDep, ConnDep, CustomersDep, EventStoreDep, KnownCustomerDep, ProcessDep,
+)
 from services.timeline_api.errors import ERROR_RESPONSES, UnreadableStreamError
 from services.timeline_api.queries.audit import pipeline_at, version_recorded_by
 from services.timeline_api.queries.event_store import StoredRow, stored_events, stream_head
