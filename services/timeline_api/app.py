@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI
 from psycopg import Connection, IsolationLevel
 from psycopg_pool import ConnectionPool
 
+from services.projections.registry import PROJECTIONS
 from services.security import install_auth_handlers
 from services.timeline_api.errors import install_timeline_error_handlers
 from services.timeline_api.queries.event_store import EventStore
@@ -22,6 +24,7 @@ from shared.application import Customers
 from shared.auth import TokenStore
 from shared.bootstrap import build_customers
 from shared.database import database_url
+from shared.process import ProcessDefinition
 from shared.settings import Settings
 
 DESCRIPTION = """
@@ -34,9 +37,23 @@ of the event store itself.
 * Times in queries: `2026-02-01T09:00:00+09:00`, or a date (`2026-02-01`; for `as_of` the end of that day);
   a time without offset is read in `BUSINESS_TIMEZONE` (Asia/Tokyo).
 * Paged lists answer `next_cursor`: pass it as `cursor` for the next page.
-* Read models follow the event store within moments; a customer registered a moment ago may answer
-  `503 read_model_behind` once. Every 4xx body has one shape (`ErrorBody`).
+* Read models follow the event store within moments (the summary of a customer registered a moment ago
+  is replayed from its stream: `source: event_store`). Every 4xx body has one shape (`ErrorBody`).
 """
+
+
+def _ensure_read_tables(url: str, process: ProcessDefinition) -> None:
+    """Create the read models' tables (empty) where no projection worker has yet, with the projections'
+    own statements: the API then answers from the start, and the workers find their tables in place."""
+    for attempt in range(3):
+        try:
+            with psycopg.connect(url) as conn, conn.transaction(), conn.cursor() as curs:
+                for projection in PROJECTIONS.values():
+                    projection(process).create_tables(curs)
+            return
+        except (psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):
+            if attempt == 2:  # a worker was creating them at the same moment, and is done by now
+                raise
 
 
 def _read_only(conn: Connection) -> None:
@@ -55,6 +72,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
         app.state.customers = customers or build_customers(settings.model_copy(update={"database_url": url}))
         app.state.tokens = TokenStore(app.state.customers.recorder.datastore)
         app.state.event_store = EventStore.of(app.state.customers.event_recorder)
+        _ensure_read_tables(url, app.state.customers.process)
         app.state.pool = ConnectionPool(
             url, min_size=1, max_size=settings.timeline_pool_size, open=False, configure=_read_only,
             kwargs={"options": f"-c statement_timeout={settings.timeline_statement_timeout * 1000}"},

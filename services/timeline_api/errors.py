@@ -1,9 +1,9 @@
 """Errors of the timeline API, each mapped to its HTTP status once, in the command API's one shape.
 
-Domain errors (404 unknown customer, 422 invalid query value naming the parameter) and
-request validation go through the command API's handlers. What is particular to a read
-side: a read model whose tables do not exist yet, or that has not caught up with a
-customer yet, and a database that does not answer, are 503 (try again), never 500.
+Domain errors (404 unknown customer, 422 invalid query value naming the parameter, 409 a
+stored event no longer readable) and request validation go through the command API's
+handlers. A read model's table gone missing (dropped by hand), a query over its time
+limit and a database that does not answer are 503 (try again), never 500.
 """
 
 from __future__ import annotations
@@ -16,36 +16,19 @@ from starlette.exceptions import HTTPException
 
 from services.command.errors import install_error_handlers
 from services.command.schemas import ErrorBody
-from shared.domain.errors import InvalidStateError
 
 ERROR_RESPONSES = {
     401: {"model": ErrorBody, "description": "missing, unknown or revoked bearer token"},
     403: {"model": ErrorBody, "description": "the token's role lacks the permission named in the body"},
     404: {"model": ErrorBody, "description": "unknown customer"},
+    409: {"model": ErrorBody, "description": "a stored event can no longer be read (`unreadable_stream`)"},
     422: {"model": ErrorBody, "description": "an invalid query or path value, named in `field`"},
     503: {"model": ErrorBody, "description": "the database or a read model is not available yet; retry"},
 }
 
 
-class UnreadableStreamError(InvalidStateError):
-    """A stored event that can no longer be read (edited by hand?): 409, see the verify endpoint."""
-
-    code = "unreadable_stream"
-
-
-class ReadModelBehindError(Exception):
-    """The customer exists in the event store, but the read model has not applied its events yet."""
-
-    def __init__(self, read_model: str, customer_id: object) -> None:
-        super().__init__(f"the {read_model} read model has not caught up with customer {customer_id} yet; retry")
-
-
 def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers or None)
-
-
-async def _read_model_behind(_: Request, error: ReadModelBehindError) -> JSONResponse:
-    return _error(503, "read_model_behind", str(error), **{"Retry-After": "1"})
 
 
 async def _read_model_missing(_: Request, error: psycopg.errors.UndefinedTable) -> JSONResponse:
@@ -73,7 +56,6 @@ async def _http_error(_: Request, error: HTTPException) -> JSONResponse:
 
 def install_timeline_error_handlers(app: FastAPI) -> None:
     install_error_handlers(app)
-    app.add_exception_handler(ReadModelBehindError, _read_model_behind)
     app.add_exception_handler(psycopg.errors.UndefinedTable, _read_model_missing)
     app.add_exception_handler(psycopg.errors.QueryCanceled, _query_cancelled)
     app.add_exception_handler(psycopg.DataError, _unstorable_value)  # a last guard; parameters are checked first

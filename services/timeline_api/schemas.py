@@ -126,7 +126,7 @@ class HandoffOut(BaseModel):
     expectations: str = Field(examples=["営業会議資料の自動化"])
     cs_owner: str = Field(examples=["suzuki"])
     first_response_at: datetime = Field(examples=[EX_AT])
-    recorded_at: datetime = Field(examples=[EX_AT])
+    handed_off_at: datetime = Field(description="when the hand-off happened", examples=[EX_AT])
     recorded_by: str = Field(examples=["tanaka"])
 
 
@@ -171,7 +171,9 @@ class CustomerSummary(BaseModel):
     """One page for CS and support: who the customer is, what sales learned and promised, what is open."""
 
     customer_id: UUID = Field(examples=[EX_CUSTOMER])
-    read_model_version: int = Field(description="the customer's events applied to the read model", examples=[31])
+    version: int = Field(description="the customer's stream version this summary reflects", examples=[31])
+    source: Literal["read_model", "event_store"] = Field(
+        description="read_model; event_store for a customer the projection has not reached yet (replayed)")
     company: Company
     contacts: list[ContactOut]
     deals: list[DealSummary] = Field(description="open deals first, then won, then lost")

@@ -1,6 +1,7 @@
 """The customer summary for CS and support, composed from the pipeline read model.
 
-Everything comes from ``pipeline_states`` / ``pipeline_deals`` except the hand-off notes:
+Everything comes from ``pipeline_states`` / ``pipeline_deals`` (or, for a customer the
+projection has not reached yet, from replaying the stream) except the hand-off notes:
 the customer state records only *that* a deal was handed off, and the timeline keeps a
 one-line summary. So the notes (goal, cautions, expectations, CS owner, first response)
 are read from this customer's ``HandedOffToCS`` events in the event store - one indexed
@@ -19,7 +20,8 @@ from services.timeline_api import schemas as s
 from services.timeline_api.queries.customers import ProjectedCustomer
 from services.timeline_api.queries.event_store import EventStore, events_of_types
 from shared.application import Customers
-from shared.domain.state import Deal
+from shared.domain.facts import deal_facts
+from shared.domain.state import CustomerState, Deal
 from shared.events import HandedOffToCS
 from shared.process import ProcessDefinition
 
@@ -35,7 +37,7 @@ def handoff_notes(conn: Connection, store: EventStore, customers: Customers, cus
             continue
         found[str(e.deal_id)] = s.HandoffOut(goal=e.goal, cautions=e.cautions, expectations=e.expectations,
                                              cs_owner=e.cs_owner, first_response_at=e.first_response_at,
-                                             recorded_at=e.occurred_at, recorded_by=e.actor.user)
+                                             handed_off_at=e.occurred_at, recorded_by=e.actor.user)
     return found
 
 
@@ -43,10 +45,19 @@ def _option(process: ProcessDefinition, field: str, choice: str | None) -> s.Lab
     return None if choice is None else s.Label(**lb.labelled(lb.of_option(process, field, choice), choice))
 
 
-def _deal(deal_id: str, deal: Deal, row: dict | None, handoff: s.HandoffOut | None,
+def _missing(state: CustomerState, deal: Deal, process: ProcessDefinition) -> list[str]:
+    """The required information still missing, computed as the pipeline projection does (no row yet)."""
+    if not process.has_stage(deal.stage):
+        return []
+    facts = deal_facts(state, deal)
+    return [info.id for info in process.required_for(deal.stage) if info.fact not in facts]
+
+
+def _deal(state: CustomerState, deal_id: str, row: dict | None, handoff: s.HandoffOut | None,
           process: ProcessDefinition) -> s.DealSummary:
+    deal = state.deals[deal_id]
     action = deal.next_action
-    missing = row["missing_information"] if row else []
+    missing = row["missing_information"] if row else _missing(state, deal, process)
     return s.DealSummary(
         **lb.phase_stage(process, deal.phase, deal.stage), deal_id=UUID(deal_id), title=deal.title,
         status=deal.status, owner=deal.owner, team=deal.team, amount=deal.amount,
@@ -70,12 +81,12 @@ def _deal(deal_id: str, deal: Deal, row: dict | None, handoff: s.HandoffOut | No
 def customer_summary(customer_id: UUID, projected: ProjectedCustomer, handoffs: dict[str, s.HandoffOut],
                      process: ProcessDefinition) -> s.CustomerSummary:
     state = projected.state
-    deals = [_deal(d, deal, projected.deals.get(d), handoffs.get(d), process) for d, deal in state.deals.items()]
+    deals = [_deal(state, d, projected.deals.get(d), handoffs.get(d), process) for d in state.deals]
     deals.sort(key=lambda d: (STATUS_ORDER.get(d.status, 3), -d.stage_entered_at.timestamp()))
     tickets = [s.TicketOut(ticket_id=UUID(t), **ticket.model_dump()) for t, ticket in state.tickets.items()]
     tickets.sort(key=lambda t: (t.status == "resolved", -t.opened_at.timestamp()))
     return s.CustomerSummary(
-        customer_id=customer_id, read_model_version=projected.version,
+        customer_id=customer_id, version=projected.version, source=projected.source,
         company=s.Company(name=state.company_name, key=state.company_key, industry=state.industry,
                           address=state.address, website=state.website),
         contacts=[s.ContactOut(contact_id=UUID(c), **contact.model_dump()) for c, contact in state.contacts.items()],

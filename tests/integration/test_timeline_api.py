@@ -245,7 +245,7 @@ def test_the_summary_gives_cs_what_sales_heard_and_handed_off(stack) -> None:
     summary = stack.get(f"/customers/{stack.story.a}/summary", role="cs")
     assert summary["company"] == {"name": "株式会社ABC商事", "key": "abc商事", "industry": "製造業", "address": None,
                                   "website": None}
-    assert summary["read_model_version"] == 28
+    assert (summary["version"], summary["source"]) == (28, "read_model")
     [contact] = summary["contacts"]
     assert (contact["name"], contact["title"], contact["is_decision_maker"]) == ("佐藤 花子", "部長", True)
     [deal] = summary["deals"]
@@ -259,7 +259,8 @@ def test_the_summary_gives_cs_what_sales_heard_and_handed_off(stack) -> None:
     handoff = deal["handoff"]
     assert [handoff[k] for k in ("goal", "cautions", "expectations", "cs_owner", "recorded_by")] == [
         "3か月で全拠点の案件登録率90%", "現場の入力負荷に敏感", "営業会議資料の自動化", "suzuki", "tanaka"]
-    assert datetime.fromisoformat(handoff["first_response_at"]) == day(20)
+    assert (datetime.fromisoformat(handoff["first_response_at"]), datetime.fromisoformat(handoff["handed_off_at"])) \
+        == (day(20), day(13))
     assert [r["label"] for r in deal["win_reasons"]] == ["サポート体制", "機能"] and deal["missing_information"] == []
     [ticket] = summary["tickets"]
     assert (ticket["title"], ticket["status"], ticket["priority"]) == ("ログインできない", "in_progress", "high")
@@ -294,6 +295,28 @@ def test_search_pages_and_counts_open_deals(stack) -> None:
     [mirai] = stack.get("/customers", role="cs", q="みらい")["customers"]
     assert (mirai["customer_id"], mirai["open_deals"], mirai["industry"]) == (stack.story.d, 2, "物流")
     assert datetime.fromisoformat(mirai["last_touch_at"]) == day(10)
+
+
+def test_before_any_worker_ran_the_api_answers_and_the_summary_replays_the_stream(isolated) -> None:
+    settings = isolated()
+    customers = build_customers(settings)
+    try:
+        with TestClient(create_command_app(settings, customers)) as client, \
+                TestClient(create_timeline_app(settings, customers)) as api:
+            cid = post(client, "/customers", {"company_name": "株式会社できたて", "industry": "IT"})["customer_id"]
+            post(client, f"/customers/{cid}/deals", {"title": "新規案件", "owner": "tanaka"})
+            headers = auth(api, {**HQ, "user": "early-cs"}, role="cs")
+            summary = api.get(f"/customers/{cid}/summary", headers=headers).json()
+            assert (summary["source"], summary["version"], summary["company"]["name"]) == (
+                "event_store", 2, "株式会社できたて")
+            [deal] = summary["deals"]
+            assert (deal["stage_label"], deal["bucket"], [m["id"] for m in deal["missing_information"]]) == (
+                "リード獲得", "cold", ["lead_source", "first_contact", "contact_person", "initial_reaction"])
+            assert api.get(f"/customers/{cid}/timeline", headers=headers).json()["entries"] == []
+            kpis = api.get("/kpis", headers=auth(api, {**HQ, "user": "early-boss"}, role="manager")).json()
+            assert (kpis["open_deals"], kpis["bant_capture"]["rate"]) == (0, None)
+    finally:
+        customers.close()
 
 
 # --- manager views ---------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from shared.domain.state import CustomerState
 @dataclass(frozen=True)
 class ProjectedCustomer:
     state: CustomerState
-    version: int  # events of the customer applied to the read model
+    version: int  # the customer's events reflected in the state
     deals: dict[str, dict[str, Any]]  # deal id -> pipeline_deals row
+    source: str = "read_model"
 
 
 def projected_customer(conn: Connection, customer_id: UUID) -> ProjectedCustomer | None:

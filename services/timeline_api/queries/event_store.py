@@ -17,7 +17,16 @@ from eventsourcing.utils import TopicError
 from psycopg import Connection
 from psycopg.sql import SQL, Composable, Identifier
 
+from shared.application import Customers
+from shared.domain.customer import Customer
+from shared.domain.errors import InvalidStateError
 from shared.persistence import CustomerEventRecorder
+
+
+class UnreadableStreamError(InvalidStateError):
+    """A stored event that can no longer be read (edited by hand?): 409, see the verify endpoint."""
+
+    code = "unreadable_stream"
 
 
 @dataclass(frozen=True)
@@ -95,3 +104,12 @@ def events_of_types(conn: Connection, store: EventStore, customer_ids: Sequence[
                 "ORDER BY originator_id, originator_version").format(store.events)
     rows = conn.execute(query, (list(customer_ids), list(topics))).fetchall()
     return [StoredRow(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+
+def replay(customers: Customers, customer_id: UUID, version: int | None = None) -> Customer:
+    """The customer now or at a version, from the latest snapshot up to it and the events after."""
+    try:
+        return customers.get_customer(customer_id, version=version)
+    except (ValueError, KeyError, TypeError, AttributeError, TopicError) as error:
+        raise UnreadableStreamError(f"the stream of {customer_id} cannot be replayed to version {version or 'now'} "
+                                    f"({type(error).__name__}); see /audit/customers/{customer_id}/verify") from None

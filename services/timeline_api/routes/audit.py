@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from eventsourcing.utils import TopicError
 from fastapi import APIRouter, Depends, Query
 
 from services.security import require
@@ -14,9 +13,11 @@ from services.timeline_api import schemas as s
 from services.timeline_api.dependencies import (
     AsOfDep, ConnDep, CustomersDep, EventStoreDep, KnownCustomerDep, ProcessDep,
 )
-from services.timeline_api.errors import ERROR_RESPONSES, UnreadableStreamError
+from services.timeline_api.errors import ERROR_RESPONSES
 from services.timeline_api.queries.audit import pipeline_at, version_recorded_by
-from services.timeline_api.queries.event_store import StoredRow, stored_events, stream_head
+from services.timeline_api.queries.event_store import (
+    StoredRow, UnreadableStreamError, replay, stored_events, stream_head,
+)
 from shared.audit import verify_chain
 from shared.auth import Permission as P
 from shared.domain.errors import NotFoundError
@@ -57,11 +58,7 @@ def state_as_of(customer_id: KnownCustomerDep, as_of: AsOfDep, conn: ConnDep, st
                                     f"/audit/customers/{customer_id}/verify")
     if found.version is None:
         raise NotFoundError("customer at as_of", customer_id)
-    try:
-        customer = customers.get_customer(customer_id, version=found.version)  # from the latest snapshot <= it
-    except (ValueError, KeyError, TypeError, AttributeError, TopicError) as error:
-        raise UnreadableStreamError(f"the stream of {customer_id} cannot be replayed to version {found.version} "
-                                    f"({type(error).__name__}); see /audit/customers/{customer_id}/verify") from None
+    customer = replay(customers, customer_id, found.version)
     head = stream_head(conn, store, customer_id)
     return s.StateAsOf(customer_id=customer_id, as_of=as_of, version=customer.version, recorded_at=found.recorded_at,
                        head_hash=customer.state.head_hash, current_version=head[0] if head else None,

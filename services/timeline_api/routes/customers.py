@@ -14,8 +14,9 @@ from services.timeline_api import schemas as s
 from services.timeline_api.dependencies import (
     NO_NUL, ConnDep, Cursor, CustomersDep, EventStoreDep, KnownCustomerDep, Limit, PeriodDep, ProcessDep,
 )
-from services.timeline_api.errors import ERROR_RESPONSES, ReadModelBehindError
-from services.timeline_api.queries.customers import projected_customer, search_customers
+from services.timeline_api.errors import ERROR_RESPONSES
+from services.timeline_api.queries.customers import ProjectedCustomer, projected_customer, search_customers
+from services.timeline_api.queries.event_store import replay
 from services.timeline_api.summary import customer_summary, handoff_notes
 from shared.auth import Permission as P
 from shared.company_key import company_key
@@ -70,6 +71,7 @@ def timeline(customer_id: KnownCustomerDep, conn: ConnDep, period: PeriodDep,
 def summary(customer_id: KnownCustomerDep, conn: ConnDep, store: EventStoreDep, customers: CustomersDep,
             process: ProcessDep) -> s.CustomerSummary:
     projected = projected_customer(conn, customer_id)
-    if projected is None:
-        raise ReadModelBehindError("pipeline", customer_id)
+    if projected is None:  # registered a moment ago, not projected yet: this page replays the stream instead
+        customer = replay(customers, customer_id)
+        projected = ProjectedCustomer(customer.state, customer.version, {}, source="event_store")
     return customer_summary(customer_id, projected, handoff_notes(conn, store, customers, customer_id), process)
