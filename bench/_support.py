@@ -253,15 +253,17 @@ def py_spy_executable() -> str | None:
 
 
 @contextlib.contextmanager
-def py_spy(output: Path, rate: int = 100, nonblocking: bool = True) -> Iterator[None]:
-    """Sample THIS process with py-spy while the block runs: raw folded stacks, idle time included
-    (time spent waiting on PostgreSQL shows as the waiting frame, so shares are of wall time).
-    Non-blocking by default: pausing the process for every sample slowed a rebuild ~3x here."""
+def py_spy(output: Path, rate: int = 100, nonblocking: bool = True, pid: int | None = None,
+           idle: bool = True) -> Iterator[None]:
+    """Sample THIS process (or `pid`) with py-spy while the block runs: raw folded stacks, idle time included
+    (time spent waiting on PostgreSQL shows as the waiting frame, so shares are of wall time; `idle=False`:
+    on-CPU samples only). Non-blocking by default: pausing the process for every sample slowed a rebuild
+    ~3x here."""
     exe = py_spy_executable()
     if exe is None:
         raise RuntimeError("py-spy not found: pip install py-spy into the virtualenv")
-    spy = subprocess.Popen([exe, "record", "--pid", str(os.getpid()), "--format", "raw", "--output", str(output),
-                            "--rate", str(rate), "--idle", "--full-filenames",
+    spy = subprocess.Popen([exe, "record", "--pid", str(pid or os.getpid()), "--format", "raw", "--output",
+                            str(output), "--rate", str(rate), "--full-filenames", *(["--idle"] if idle else []),
                             *(["--nonblocking"] if nonblocking else [])],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     time.sleep(1.0)  # let it attach before the work starts
@@ -304,7 +306,8 @@ def frame_matches(name: str, spec: str) -> bool:
 
 @dataclass
 class Profile:
-    """Folded stacks below one frame (`root`): how many samples include / end in each function."""
+    """Folded stacks below one frame (`root`; "" for every sample): how many samples include / end in each
+    function."""
 
     samples: int
     inclusive: Counter[str]
@@ -318,7 +321,7 @@ class Profile:
         for line in path.read_text(errors="replace").splitlines():
             stack, _, count = line.rpartition(" ")
             names = [_frame_name(frame) for frame in stack.split(";")]
-            at = next((i for i, name in enumerate(names) if frame_matches(name, root)), None)
+            at = next((i for i, name in enumerate(names) if frame_matches(name, root)), None) if root else 0
             if at is None:
                 continue  # another thread, or before / after the measured call
             names = names[at:]
@@ -338,14 +341,14 @@ class Profile:
 
 
 def split_stacks(path: Path, root: str, groups: dict[str, tuple[str, ...]]) -> tuple[int, dict[str, float]]:
-    """Share of the samples below `root` per group; a sample goes to the first group (in the given
+    """Share of the samples below `root` ("" for all) per group; a sample goes to the first group (in the given
     order) naming a function on its stack, else to 'other'. Names as `file.py:function` suffixes."""
     counts: defaultdict[str, int] = defaultdict(int)
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         names = [_frame_name(frame) for frame in stack.split(";")]
-        at = next((i for i, name in enumerate(names) if frame_matches(name, root)), None)
+        at = next((i for i, name in enumerate(names) if frame_matches(name, root)), None) if root else 0
         if at is None:
             continue
         total += int(count)

@@ -1,0 +1,466 @@
+"""Read-path latency of the timeline API on a realistic history, beside the bare SQL that reads the same rows.
+
+1. A fresh database gets `bench/_history.read_history`: --customers customers (two deals each through the
+   phases, tickets, CS / support / tech touchpoints, five sales teams at four sites), ONE customer with
+   --big-events events, and touchpoints up to --events; written with `Customers.execute` in batches of
+   ~1,000 commands. The read models (pipeline, timeline, duplicates) are built with `rebuild()`, then
+   VACUUM ANALYZE.
+2. `customer-timeline serve timeline --port P` runs as a subprocess on that database (waited for if the
+   timeline API is not there yet), with an auditor token from `customer-timeline tokens issue`.
+3. For each read, after a warm-up: --requests sequential requests on one keep-alive connection (p50 / p99 /
+   max), then the bare SQL reading the same rows with psycopg on one connection, the same number of times.
+   A read over its target is measured again under py-spy (the server process) and the profile summarised.
+
+Run: python -m bench.read_api [--events 1000000] [--customers 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from bench._support import (
+    CpuMeter, Profile, _frame_name, default_database_url, frame_matches, free_port, fresh_database, issue_token,
+    log_tail, percentile, py_spy, py_spy_executable, server_version, split_stacks, start_service, stop_service,
+    wait_for_quiet_machine,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TIMELINE_APP = REPO / "services" / "timeline_api" / "app.py"
+PACKAGES = ("fastapi", "starlette", "uvicorn", "pydantic", "psycopg", "eventsourcing", "orjson")
+
+
+# ---------------------------------------------------------------- 1. the data
+
+@dataclass
+class Data:
+    events: int
+    customers: int
+    big_customer: str
+    big_events: int
+    generate_seconds: float
+    rebuild_seconds: dict[str, float]
+    sizes: dict[str, str] = field(default_factory=dict)
+
+
+def build_data(db_url: str, customers_count: int, events: int, big_events: int) -> Data:
+    from bench._history import read_history
+    from services.projections.rebuild import rebuild
+    from services.projections.registry import PROJECTIONS
+    from shared.bootstrap import build_customers
+    from shared.settings import Settings
+
+    customers = build_customers(Settings(database_url=db_url))
+    try:
+        started = time.perf_counter()
+        last = [started]
+
+        def progress(written: int) -> None:
+            if time.perf_counter() - last[0] > 15:
+                last[0] = time.perf_counter()
+                elapsed = last[0] - started
+                print(f"    … {written:,} events in {elapsed:,.0f} s ({written / elapsed:,.0f}/s)", flush=True)
+
+        history = read_history(customers, customers_count, events, big_events, report=progress)
+        generated = time.perf_counter() - started
+        print(f"    generated {history.events:,} events for {history.customers:,} customers in {generated:,.0f} s "
+              f"({history.events / generated:,.0f} events/s)", flush=True)
+        rebuilt = {}
+        for name in ("pipeline", "timeline", "duplicates"):
+            report = rebuild(PROJECTIONS[name], customers.process, customers, db_url, progress=False)
+            rebuilt[name] = report.seconds
+            print(f"    rebuilt {name}: {report.events:,} events in {report.seconds:,.0f} s "
+                  f"({report.rate:,.0f}/s)", flush=True)
+    finally:
+        customers.close()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        started = time.perf_counter()
+        conn.execute("VACUUM ANALYZE")
+        print(f"    VACUUM ANALYZE: {time.perf_counter() - started:,.0f} s", flush=True)
+        sizes = {}
+        for table in ("customers_events", "timeline_entries", "pipeline_deals", "pipeline_stage_history"):
+            rows, size = conn.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size(%s::regclass)) "
+                                      f"FROM {table}", (table,)).fetchone()  # noqa: S608 - fixed names
+            sizes[table] = f"{rows:,} rows, {size}"
+        sizes["database"] = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM customers_events WHERE originator_id = %s",
+                              (history.big_customer,)).fetchone()[0]
+    return Data(history.events, history.customers, str(history.big_customer), stored, generated, rebuilt, sizes)
+
+
+# ---------------------------------------------------------------- 2. the server
+
+def timeline_api_present() -> bool:
+    if not TIMELINE_APP.exists():
+        return False
+    exe = Path(sys.executable).with_name("customer-timeline")
+    out = subprocess.run([str(exe), "serve", "--help"], capture_output=True, text=True, timeout=60)
+    return "timeline" in out.stdout + out.stderr
+
+
+def wait_for_timeline_api(max_wait: float) -> None:
+    started = time.monotonic()
+    while not timeline_api_present():
+        if time.monotonic() - started > max_wait:
+            raise RuntimeError(f"no timeline API after {max_wait:,.0f} s ({TIMELINE_APP}, `serve timeline`)")
+        print("    waiting for the timeline API (services/timeline_api/app.py, `serve timeline`) …", flush=True)
+        time.sleep(60)
+
+
+class Client:
+    """Sequential GETs on one keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        self.connection.request("GET", path, headers=self.headers)
+        response = self.connection.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def start_timeline(db_url: str, port: int, log: Path) -> subprocess.Popen:
+    server = start_service(["serve", "timeline", "--port", str(port)], {**os.environ, "DATABASE_URL": db_url}, log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"serve timeline exited ({server.returncode}):\n{log_tail(log)}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/openapi.json")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return server
+        except OSError:
+            time.sleep(0.2)
+    stop_service(server)
+    raise RuntimeError(f"serve timeline did not answer GET /openapi.json in 120 s:\n{log_tail(log)}")
+
+
+# ---------------------------------------------------------------- 3. the reads
+
+@dataclass
+class Read:
+    key: str
+    label: str
+    path: str
+    target_ms: float
+    sql: str
+    params: Callable[[], Any]  # fresh parameters per run (stagnation: now)
+    check: Callable[[dict], str]  # what the answer holds, for the report
+    api: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    profile: list[str] = field(default_factory=list)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(sorted(self.api), 0.99) * 1000
+
+    @property
+    def met(self) -> bool:
+        return not self.errors and self.p99_ms < self.target_ms
+
+
+def reads(customer_id: str, middle_version: int, as_of: str) -> list[Read]:
+    from shared.process import load_process_definition
+
+    process = load_process_definition()
+    stages = [s for p in process.phases for s in p.stages]
+    stage_ids, stage_days = [s.id for s in stages], [s.stagnation_days for s in stages]
+    quoted = urllib.parse.quote(as_of, safe="")
+    return [
+        Read("a", "(a) timeline, first page, 5,000-event customer", f"/customers/{customer_id}/timeline", 50,
+             "SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, team, "
+             "site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name FROM timeline_entries "
+             "WHERE customer_id = %s ORDER BY occurred_at DESC, stream_version DESC LIMIT 51",
+             lambda: (customer_id,), lambda body: f"{len(body['entries'])} entries"),
+        Read("b", "(b) pipeline summary", "/pipeline/summary", 50,
+             "SELECT NULL::text AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0)::bigint "
+             "FROM pipeline_deals d WHERE d.status = 'open' GROUP BY 1, 2, 3",
+             lambda: (), lambda body: f"{sum(g['deals'] for g in body['groups']):,} open deals"),
+        Read("c", "(c) stagnation (as of now)", "/pipeline/stagnation", 50,
+             "SELECT deal_id, customer_id, company_name, title, phase, stage, owner, team, site, stage_entered_at, "
+             "next_action, next_action_due, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, t.days "
+             "FROM pipeline_deals JOIN unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days) USING (stage) "
+             "WHERE status <> 'lost' AND opened_at <= %(as_of)s "
+             "AND stage_entered_at + make_interval(days => t.days) < %(as_of)s ORDER BY stage_entered_at, deal_id",
+             lambda: {"as_of": datetime.now(timezone.utc), "stages": stage_ids, "days": stage_days},
+             lambda body: f"{body['count']:,} stuck deals"),
+        Read("d", f"(d) audit state as of the middle (v{middle_version:,})",
+             f"/audit/customers/{customer_id}/state?as_of={quoted}", 200,
+             "SELECT originator_id, notification_id, originator_version, topic, state FROM customers_events "
+             "WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version",
+             lambda: (customer_id, middle_version),
+             lambda body: f"state at version {body['version']:,} of {body['current_version']:,}"),
+    ]
+
+
+def middle_of(db_url: str, customer_id: str) -> tuple[int, str]:
+    """The big customer's middle version and the time the event store recorded it."""
+    with psycopg.connect(db_url) as conn:
+        head = conn.execute("SELECT max(originator_version) FROM customers_events WHERE originator_id = %s",
+                            (customer_id,)).fetchone()[0]
+        version = head // 2
+        state = conn.execute("SELECT state FROM customers_events WHERE originator_id = %s AND "
+                             "originator_version = %s", (customer_id, version)).fetchone()[0]
+    return version, orjson.loads(state)["timestamp"]
+
+
+def measure_api(client: Client, read: Read, warmup: int, requests: int) -> None:
+    for _ in range(warmup):
+        status, body = client.get(read.path)
+        if status != 200:
+            read.errors[f"{status} {body[:300].decode(errors='replace')}"] += 1
+            return
+    sizes = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        status, body = client.get(read.path)
+        read.api.append(time.perf_counter() - started)
+        sizes.append(len(body))
+        if status != 200:
+            read.errors[f"{status} {body[:300].decode(errors='replace')}"] += 1
+    read.notes.append(f"answer: {read.check(json.loads(body))}, {sum(sizes) / len(sizes) / 1024:,.1f} KiB")
+
+
+def measure_bare(db_url: str, read: Read, warmup: int, requests: int) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = 0
+        for i in range(warmup + requests):
+            params = read.params()
+            started = time.perf_counter()
+            rows = len(conn.execute(read.sql, params).fetchall())
+            if i >= warmup:
+                read.bare.append(time.perf_counter() - started)
+    read.notes.append(f"bare SQL returns {rows:,} rows")
+
+
+# ---------------------------------------------------------------- profiles
+
+IDLE_LEAVES = ("threading.py:wait", "queue.py:get", "selectors.py:select", "threading.py:_wait_for_tstate_lock",
+               "asyncio/base_events.py:_run_once", "asyncio/runners.py:run", "concurrent/futures/thread.py:_worker")
+GROUPS = {  # first match wins, in this order
+    "SQL: psycopg execute / fetch (waiting on PostgreSQL included)": ("psycopg/cursor.py:execute",
+                                                                      "psycopg/cursor.py:fetchall",
+                                                                      "psycopg/connection.py:execute",
+                                                                      "psycopg/connection.py:wait"),
+    "connection pool (get / return, transaction begin / commit)": ("psycopg_pool/pool.py:connection",
+                                                                   "psycopg_pool/pool.py:getconn",
+                                                                   "psycopg_pool/pool.py:putconn",
+                                                                   "psycopg/connection.py:commit"),
+    "event replay (eventsourcing repository, mapper, aggregate)": ("eventsourcing/application.py:get",
+                                                                   "shared/persistence.py:to_domain_event"),
+    "response: validation + serialisation (FastAPI / pydantic / JSON)": ("fastapi/routing.py:serialize_response",
+                                                                          "fastapi/encoders.py:jsonable_encoder",
+                                                                          "starlette/responses.py:render",
+                                                                          "fastapi/routing.py:_prepare_response_content"),
+}
+
+
+def profile_read(server: subprocess.Popen, client: Client, read: Read, requests: int, output: Path) -> None:
+    with py_spy(output, rate=250, pid=server.pid, idle=True):
+        for _ in range(requests):
+            client.get(read.path)
+    kept = output.with_suffix(".busy.txt")
+    lines = []
+    for line in output.read_text(errors="replace").splitlines():
+        stack, _, _ = line.rpartition(" ")
+        leaf = _frame_name(stack.rsplit(";", 1)[-1])
+        if not any(frame_matches(leaf, idle) for idle in IDLE_LEAVES):
+            lines.append(line)
+    kept.write_text("\n".join(lines) + "\n")
+    profile = Profile.read(kept, "")
+    total = profile.samples
+    if not total:
+        read.profile.append("py-spy: no busy samples")
+        return
+    _, parts = split_stacks(kept, "", dict(GROUPS))
+    read.profile.append(f"py-spy of the server over {requests} requests ({output.name}; {total:,} busy samples "
+                        "at 250/s, threads waiting for work left out): where a request's time goes")
+    read.profile += [f"  {share:6.1%}  {group}" for group, share in parts.items()]
+    read.profile.append("  heaviest functions (inclusive):")
+    skip = frozenset(name for name, _ in profile.top("inclusive", 40) if _is_frame_plumbing(name))
+    read.profile += [f"  {share:6.1%}  {name}" for name, share in profile.top("inclusive", 14, skip)]
+    read.profile.append("  leaves (self time):")
+    read.profile += [f"  {share:6.1%}  {name}" for name, share in profile.top("own", 10)]
+
+
+def _is_frame_plumbing(name: str) -> bool:
+    return any(part in name for part in ("threading.py", "asyncio/", "anyio/", "uvicorn/", "starlette/middleware",
+                                         "starlette/_exception_handler", "starlette/routing", "contextlib.py",
+                                         "concurrent/futures", "services/cli.py", "<module>", "runpy.py"))
+
+
+# ---------------------------------------------------------------- report
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def versions() -> str:
+    found = []
+    for package in PACKAGES:
+        try:
+            found.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def print_summary(data: Data, results: list[Read]) -> None:
+    print(f"\nsummary ({data.events:,} events, {data.customers:,} customers, one of {data.big_events:,} events; "
+          f"latency of {len(results[0].api) if results else 0} sequential requests each):")
+    rows = [("read", "API p50", "API p99", "API max", "bare SQL p50", "bare SQL p99", "target p99", "")]
+    for r in results:
+        api, bare = sorted(r.api), sorted(r.bare)
+        rows.append((r.label, ms(percentile(api, 0.5)), ms(percentile(api, 0.99)), ms(api[-1]) if api else "-",
+                     ms(percentile(bare, 0.5)), ms(percentile(bare, 0.99)), f"< {r.target_ms:g} ms",
+                     "met" if r.met else "MISSED"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(prog="python -m bench.read_api", description=__doc__.split("\n")[0])
+    cli.add_argument("--events", type=int, default=1_000_000, help="at least this many events (default 1,000,000)")
+    cli.add_argument("--customers", type=int, default=20_000, help="customers besides the big one (default 20,000)")
+    cli.add_argument("--big-events", type=int, default=5_000, help="events of the one big customer (default 5,000)")
+    cli.add_argument("--requests", type=int, default=200, help="measured requests per read (default 200)")
+    cli.add_argument("--warmup", type=int, default=20, help="requests before measuring (default 20)")
+    cli.add_argument("--profile", choices=["below-target", "all", "off"], default="below-target",
+                     help="which reads to measure again under py-spy (default: those over their target)")
+    cli.add_argument("--profile-dir", type=Path, help="where py-spy profiles go (default: a new /tmp directory)")
+    cli.add_argument("--max-wait", type=float, default=1800,
+                     help="wait up to this long for no pytest / other benchmark and an idle CPU, and for the "
+                          "timeline API to exist (default 1800 s; 0: don't wait for a quiet machine)")
+    cli.add_argument("--database-url", default=default_database_url(),
+                     help="server to create a fresh database on (default: $BENCH_DATABASE_URL or local test db)")
+    args = cli.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup in `finally` blocks
+
+    print("command:   ", shlex.join(["python", "-m", "bench.read_api", *(sys.argv[1:] if argv is None else argv)]))
+    print("machine:   ", f"{os.cpu_count()} cores (nproc), {cpu_model()}, {platform.machine()}, "
+                         f"{platform.platform(terse=True)}")
+    print("python:    ", platform.python_version())
+    print("postgresql:", server_version(args.database_url))
+    print("packages:  ", versions())
+    print(f"settings:   ≥ {args.events:,} events, {args.customers:,} customers + one of {args.big_events:,} events; "
+          f"{args.warmup} warm-up + {args.requests} measured requests per read\n", flush=True)
+
+    results: list[Read] = []
+    data: Data | None = None
+    try:
+        with fresh_database(args.database_url) as db_url, tempfile.TemporaryDirectory() as tmp:
+            print("1. data", flush=True)
+            if args.max_wait > 0:
+                print(f"    {wait_for_quiet_machine(args.max_wait)}", flush=True)
+            data = build_data(db_url, args.customers, args.events, args.big_events)
+            print(f"    data: {data.events:,} events, {data.customers:,} customers, big customer {data.big_customer} "
+                  f"with {data.big_events:,} events; generation {data.generate_seconds:,.0f} s, rebuilds "
+                  + ", ".join(f"{k} {v:,.0f} s" for k, v in data.rebuild_seconds.items()))
+            for name, size in data.sizes.items():
+                print(f"    {name}: {size}")
+
+            print("\n2. the timeline API", flush=True)
+            wait_for_timeline_api(max(args.max_wait, 60))
+            port, log = free_port(), Path(tmp) / "timeline.log"
+            server = start_timeline(db_url, port, log)
+            client = None
+            try:
+                token = issue_token(db_url, role="auditor")
+                client = Client(port, token)
+                version, as_of = middle_of(db_url, data.big_customer)
+                print(f"    serve timeline on port {port} (pid {server.pid}); auditor token; (d) as_of = {as_of} "
+                      f"(recorded time of version {version:,})", flush=True)
+                results = reads(data.big_customer, version, as_of)
+
+                print("\n3. latency", flush=True)
+                if args.max_wait > 0:
+                    print(f"    {wait_for_quiet_machine(args.max_wait)}", flush=True)
+                for read in results:
+                    with CpuMeter({"server": server.pid}) as cpu:
+                        started = time.perf_counter()
+                        measure_api(client, read, args.warmup, args.requests)
+                        wall = time.perf_counter() - started
+                    if read.api:
+                        per_request = cpu.percent["server"] / 100 * wall / (args.warmup + args.requests)
+                        read.notes.append(f"server CPU {per_request * 1000:,.1f} ms per request; "
+                                          f"machine {cpu.percent['whole machine']:,.0f}% of one core")
+                    measure_bare(db_url, read, args.warmup, args.requests)
+                    api, bare = sorted(read.api), sorted(read.bare)
+                    print(f"- {read.label}: GET {read.path}", flush=True)
+                    if api:
+                        print(f"    API      p50 {ms(percentile(api, 0.5))}, p99 {ms(percentile(api, 0.99))}, "
+                              f"max {ms(api[-1])}  (target p99 < {read.target_ms:g} ms: "
+                              f"{'met' if read.met else 'MISSED'})")
+                    print(f"    bare SQL p50 {ms(percentile(bare, 0.5))}, p99 {ms(percentile(bare, 0.99))}, "
+                          f"max {ms(bare[-1])}")
+                    for note in read.notes:
+                        print(f"    {note}")
+                    for error, count in read.errors.most_common(5):
+                        print(f"    ERROR x{count}: {error}")
+
+                wanted = [r for r in results if args.profile == "all" or (args.profile == "below-target" and not r.met)]
+                if wanted and py_spy_executable():
+                    profile_dir = args.profile_dir or Path(tempfile.mkdtemp(prefix="ct-bench-read-profiles-"))
+                    profile_dir.mkdir(parents=True, exist_ok=True)
+                    print(f"\n4. profiles (py-spy, {profile_dir})", flush=True)
+                    for read in wanted:
+                        profile_read(server, client, read, args.requests, profile_dir / f"read_{read.key}.txt")
+                        print(f"- {read.label}")
+                        for line in read.profile:
+                            print(f"    {line}")
+                elif wanted:
+                    print("\n4. profiles: py-spy not found (pip install py-spy)")
+            finally:
+                if client is not None:
+                    client.close()
+                stop_service(server)
+    except KeyboardInterrupt:
+        print("\ninterrupted (server stopped, database dropped)", file=sys.stderr)
+        return 130
+    if data is not None and results:
+        print_summary(data, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
