@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from eventsourcing.persistence import OperationalError
 
 from services.command.schemas import ErrorBody
@@ -24,6 +25,7 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 ERROR_RESPONSES = {
+    400: {"model": ErrorBody, "description": "a body that cannot be read (e.g. not UTF-8)"},
     401: {"model": ErrorBody, "description": "missing, unknown or revoked bearer token"},
     403: {"model": ErrorBody, "description": "the token's role lacks the permission named in the body"},
     404: {"model": ErrorBody, "description": "unknown customer, deal or other referenced item"},
@@ -61,6 +63,12 @@ async def invalid_request(_: Request, error: RequestValidationError) -> JSONResp
                          "field": fields[0]["field"] if fields else None}, status_code=422)
 
 
+async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    """Errors the framework raises itself (e.g. a body that is not UTF-8), in the same shape."""
+    return JSONResponse({"code": "bad_request" if error.status_code == 400 else "http_error",
+                         "message": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+
+
 async def database_unavailable(_: Request, error: OperationalError) -> JSONResponse:
     return JSONResponse({"code": "database_unavailable", "message": str(error)}, status_code=503)
 
@@ -68,4 +76,5 @@ async def database_unavailable(_: Request, error: OperationalError) -> JSONRespo
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(OperationalError, database_unavailable)

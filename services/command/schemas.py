@@ -30,7 +30,7 @@ class CommandOptions(BaseModel):
         default=None, description="when it happened (defaults to when it is recorded)",
         examples=["2026-11-20T15:30:00+09:00"])
     expected_version: int | None = Field(
-        default=None, ge=0, description="refuse (409) unless the stream is at this version; same as If-Match")
+        default=None, ge=0, le=2**62, description="refuse (409) unless the stream is at this version; same as If-Match")
 
     def details(self) -> Any:
         model = self.details_model

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 Department = Literal["sales", "cs", "support", "tech"]
 
 GENESIS_HASH = "0" * 64
+MAX_YEN = 10**15  # amounts in JPY stay far inside 64 bits (stored JSON, bigint columns)
 
 
 class Frozen(BaseModel):

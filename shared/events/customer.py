@@ -19,7 +19,7 @@ class CompanyProfile(Frozen):
     industry: str | None = Field(default=None, max_length=100, examples=["製造業"])
     address: str | None = Field(default=None, max_length=300, examples=["東京都千代田区丸の内1-1-1"])
     website: str | None = Field(default=None, max_length=300, examples=["https://abc.example.jp"])
-    employee_count: int | None = Field(default=None, ge=0, examples=[850])
+    employee_count: int | None = Field(default=None, ge=0, le=10_000_000, examples=[850])
 
 
 class CustomerRegistered(CustomerEvent, CompanyProfile):

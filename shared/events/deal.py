@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from shared.events.base import CustomerEvent, Frozen, Selection
+from shared.events.base import MAX_YEN, CustomerEvent, Frozen, Selection
 
 
 class DealEvent(CustomerEvent):
@@ -19,7 +19,8 @@ class DealDetails(Frozen):
     owner: str = Field(min_length=1, max_length=100, examples=["tanaka"])
     team: str | None = Field(default=None, max_length=100, examples=["本社営業1課"])
     site: str | None = Field(default=None, max_length=100, examples=["東京本社"])
-    amount: int | None = Field(default=None, ge=0, description="expected amount in JPY", examples=[4_800_000])
+    amount: int | None = Field(default=None, ge=0, le=MAX_YEN, description="expected amount in JPY",
+                               examples=[4_800_000])
     expected_close: date | None = Field(default=None, examples=["2027-03-31"])
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.events.base import Frozen, Selection
+from shared.events.base import MAX_YEN, Frozen, Selection
 from shared.events.deal import DealEvent
 
 BantLevel = Literal["unknown", "partial", "confirmed"]
@@ -75,7 +75,7 @@ class ProposalSent(DealEvent, ProposalDetails):
 
 
 class QuoteDetails(Frozen):
-    amount: int = Field(ge=0, description="JPY", examples=[4_800_000])
+    amount: int = Field(ge=0, le=MAX_YEN, description="JPY", examples=[4_800_000])
     valid_until: date | None = None
     note: str = Field(default="", max_length=4000)
 
@@ -134,7 +134,7 @@ class ContractTermsUpdated(DealEvent, ContractTermsDetails):
 
 
 class ContractDetails(Frozen):
-    price: int = Field(ge=0, description="JPY", examples=[4_560_000])
+    price: int = Field(ge=0, le=MAX_YEN, description="JPY", examples=[4_560_000])
     scope: str = Field(min_length=1, max_length=4000)
     term_start: date | None = None
     term_end: date | None = None

@@ -59,18 +59,12 @@ INT_BEYOND_64_BITS = (
     "an integer field without a maximum (employee_count, amount, quote amount, contract price) given a value of "
     "2**64 or more passes validation, and the domain then hashes the event: shared/events/base.py canonical_json "
     "-> orjson.dumps raises TypeError('Integer exceeds 64-bit range'), uncaught -> 500")
-KNOWN_5XX: dict[tuple[str, str], str] = {("TypeError", "Integer exceeds 64-bit range"): INT_BEYOND_64_BITS}
+KNOWN_5XX: dict[tuple[str, str], str] = {}  # none left: integers are now bounded (fixed, see the test below)
 seen_known_5xx: dict[tuple[str, str], int] = defaultdict(int)
 
 # Answers that break the documented contract for a known reason (reported, not a 5xx): the no-5xx property still
 # holds for them, only the conformance checks are skipped. Each entry: (status, exact body) -> why.
-KNOWN_DEVIATIONS: dict[tuple[int, str], str] = {
-    (400, '{"detail":"There was an error parsing the body"}'):
-        "a JSON body that is not UTF-8 (e.g. b'\\xff'): FastAPI's request handler raises HTTPException(400) for "
-        "anything but a JSONDecodeError while reading the body (here UnicodeDecodeError); the APIs install no "
-        "handler for HTTPException, so the answer is an undocumented 400 in FastAPI's {detail} shape instead of "
-        "an ErrorBody (code, message) 422 like every other malformed body",
-}
+KNOWN_DEVIATIONS: dict[tuple[int, str], str] = {}  # none left: a body that is not UTF-8 is now an ErrorBody 400
 seen_deviations: dict[tuple[str, str], set[str]] = {}
 statuses: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)  # what the fuzzer got back (printed with -s)
 
@@ -292,11 +286,9 @@ FOUND_5XX = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=INT_BEYOND_64_BITS)
 @pytest.mark.parametrize("case", list(FOUND_5XX))
 def test_found_5xx_integer_beyond_64_bits(fuzz_targets, case: str) -> None:
-    """Each exact request the fuzzer found answering 500; when the product refuses them (422), this XPASSes
-    (strict: fails) and KNOWN_5XX above and these xfail marks are to be removed."""
+    """Each exact request the fuzzer once found answering 500 (see INT_BEYOND_64_BITS) is now a 422."""
     target = fuzz_targets("command")
     headers = {"Authorization": f"Bearer {target.tokens['sales']}"}
     cid = target.client.post("/customers", json={"company_name": "株式会社ファズ回帰"}, headers=headers).json()["customer_id"]
@@ -306,4 +298,5 @@ def test_found_5xx_integer_beyond_64_bits(fuzz_targets, case: str) -> None:
         response = target.client.post(path.format(cid=cid, did=did), json=body, headers=headers)
     except Exception as error:  # the TestClient re-raises what the app did not handle: a 500 in production
         raise AssertionError(f"500: unhandled {type(error).__name__}: {error}") from error
-    assert response.status_code < 500, f"{response.status_code} {response.text[:300]}"
+    assert response.status_code == 422, f"{response.status_code} {response.text[:300]}"
+    assert response.json()["code"] == "invalid_request"
