@@ -42,11 +42,25 @@ class BatchingWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 results = await asyncio.to_thread(self._customers.execute, [envelope for envelope, _ in batch])
-            except Exception as error:  # the database failed: every waiting request gets that error
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+            except Exception as error:  # a failure no command should share with its batch-mates
+                if len(batch) == 1:
+                    _answer(batch[0][1], error=error)
+                    continue
+                for envelope, future in batch:  # alone, each gets its own answer or its own error
+                    try:
+                        [result] = await asyncio.to_thread(self._customers.execute, [envelope])
+                    except Exception as alone:  # noqa: BLE001 - handed to that request, which answers 5xx
+                        _answer(future, error=alone)
+                    else:
+                        _answer(future, result=result)
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                _answer(future, result=result)
+
+
+def _answer(future: asyncio.Future[Result], result: Result | None = None, error: Exception | None = None) -> None:
+    if not future.done():
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)

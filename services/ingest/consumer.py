@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from kafka import KafkaConsumer, KafkaProducer
 
 from services.ingest.messages import PoisonMessageError, Rejected, decode, outcome_message, rejection_message
-from shared.application import Customers, Envelope
+from shared.application import Customers, Envelope, Result
 from shared.consuming import commit_offsets, dead_letter, poll_batch
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ class IngestConsumer:
         messages = poll_batch(self.consumer, self.batch_size, timeout_ms)
         if not messages:
             return 0
-        envelopes: list[Envelope] = []
+        pending: list[tuple[Any, Envelope]] = []  # (message, its command)
         for message in messages:
             try:
                 decoded = decode(message.value)
@@ -51,8 +53,10 @@ class IngestConsumer:
                 self.producer.send(self.results_topic, key=key, value=value)
                 self.rejected += 1
             else:
-                envelopes.append(decoded)
-        for envelope, result in zip(envelopes, self.customers.execute(envelopes), strict=True):
+                pending.append((message, decoded))
+        for (_, envelope), result in zip(pending, self._execute(pending), strict=True):
+            if result is None:
+                continue  # dead-lettered
             key, value = outcome_message(envelope, result)
             self.producer.send(self.results_topic, key=key, value=value)
             if isinstance(result, Exception):
@@ -62,6 +66,28 @@ class IngestConsumer:
         self.producer.flush()
         commit_offsets(self.consumer)
         return len(messages)
+
+    def _execute(self, pending: list[tuple[Any, Envelope]]) -> list[Result | None]:
+        """The batch in one transaction; if it fails for a reason no answer covers, each command alone,
+        and a command that still fails goes to the dead-letter topic with the error (the loop goes on)."""
+        try:
+            return self.customers.execute([envelope for _, envelope in pending])
+        except (InterfaceError, OperationalError):
+            raise  # the database is away: stop without committing; the batch comes again
+        except Exception:  # noqa: BLE001 - isolate the culprit below rather than stop on it
+            log.exception("a batch of %d commands failed; executing them one by one", len(pending))
+        results: list[Result | None] = []
+        for message, envelope in pending:
+            try:
+                results.extend(self.customers.execute([envelope]))
+            except (InterfaceError, OperationalError):
+                raise
+            except Exception as error:  # noqa: BLE001 - this command can never be appended: dead letter
+                dead_letter(self.producer, self.dead_letter_topic, message,
+                            f"failed: {type(error).__name__}: {error}")
+                self.dead_lettered += 1
+                results.append(None)
+        return results
 
     def close(self) -> None:
         self.consumer.close()

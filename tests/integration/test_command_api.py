@@ -150,3 +150,31 @@ def test_openapi_documents_every_command_with_examples_and_error_shape(client) -
         assert op["responses"]["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
     components = schema["components"]["schemas"]
     assert components["RegisterCustomerRequest"]["properties"]["company_name"]["examples"] == ["株式会社ABC商事"]
+
+
+def test_a_command_failing_unexpectedly_fails_alone_not_its_batch_mates(settings, customers, monkeypatch) -> None:
+    """An unexpected error (a bug) answers 500 for its own request; concurrent requests still succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from services.command.app import create_app
+
+    real_execute = customers.execute
+
+    def execute(envelopes, dry_run=False):
+        if any(getattr(e.command.details, "summary", "") == "bug" for e in envelopes):
+            raise TypeError("simulated bug")
+        return real_execute(envelopes, dry_run)
+
+    monkeypatch.setattr(customers, "execute", execute)
+    with TestClient(create_app(settings, customers), raise_server_exceptions=False) as isolated_client:
+        cid = register(isolated_client)
+
+        def one(summary: str) -> int:
+            return isolated_client.post(f"/customers/{cid}/touchpoints", headers=auth(isolated_client), json={
+                "channel": "phone", "direction": "outbound", "summary": summary}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(one, ["ok"] * 7 + ["bug"]))
+    assert statuses == [201] * 7 + [500]

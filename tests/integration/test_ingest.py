@@ -178,3 +178,26 @@ def test_the_example_producer_gets_every_command_accepted(isolated) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 6 and all(": accepted" in line for line in lines), result.stdout
+
+
+def test_a_command_that_fails_unexpectedly_is_dead_lettered_and_its_batch_mates_append(isolated, monkeypatch) -> None:
+    settings = isolated()
+    good, bad = uuid.uuid4(), uuid.uuid4()
+    ingest = build_ingest(settings)
+    real_execute = ingest.customers.execute
+
+    def execute(envelopes, dry_run=False):  # a bug that only one customer's command triggers
+        if any(e.customer_id == bad for e in envelopes):
+            raise TypeError("simulated bug")
+        return real_execute(envelopes, dry_run)
+
+    monkeypatch.setattr(ingest.customers, "execute", execute)
+    produce(settings, [register(good, "株式会社グッド"), register(bad, "株式会社バグ"), touch(good, 1)])
+    with threads_running(ingest.run):
+        answers = outcomes(settings, 2)
+        dead = read_topic(settings.kafka_bootstrap_servers, settings.ingest_dead_letter_topic, lambda m: len(m) >= 1)
+    ingest.close()
+    assert answers[f"reg-{good}"]["status"] == answers[f"tp-{good}-1"]["status"] == "accepted"
+    assert f"reg-{bad}" not in answers
+    reason = orjson.loads(dead[0].value)["reason"]
+    assert reason == "failed: TypeError: simulated bug"
