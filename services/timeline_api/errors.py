@@ -23,7 +23,8 @@ ERROR_RESPONSES = {
     404: {"model": ErrorBody, "description": "unknown customer"},
     409: {"model": ErrorBody, "description": "a stored event can no longer be read (`unreadable_stream`)"},
     422: {"model": ErrorBody, "description": "an invalid query or path value, named in `field`"},
-    503: {"model": ErrorBody, "description": "the database or a read model is not available yet; retry"},
+    503: {"model": ErrorBody, "description": "the database does not answer, a query ran too long, or a read "
+                                             "model's table is missing; retry"},
 }
 
 
@@ -32,7 +33,7 @@ def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse
 
 
 async def _read_model_missing(_: Request, error: psycopg.errors.UndefinedTable) -> JSONResponse:
-    message = f"a read model's tables do not exist yet (projection workers running?): {error.diag.message_primary}"
+    message = f"a read model's table is missing (restart the API to create it): {error.diag.message_primary}"
     return _error(503, "read_model_unavailable", message, **{"Retry-After": "5"})
 
 
