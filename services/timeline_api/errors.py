@@ -50,7 +50,7 @@ async def _database_unavailable(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _http_error(_: Request, error: HTTPException) -> JSONResponse:
-    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     return JSONResponse({"code": code, "message": str(error.detail)}, status_code=error.status_code,
                         headers=getattr(error, "headers", None))
 
