@@ -20,9 +20,6 @@ def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
     process = load_process_definition(settings.process_definition)  # a bad file stops us before we listen
     if args.service == "timeline":
         from services.timeline_api.app import create_app as create_timeline_app
-        from services.timeline_api.settings import TimelineApiSettings
-
-        settings = TimelineApiSettings.of(settings)
         factory, workers = "services.timeline_api.app:create_app", args.workers or 1
         host, port = args.host or settings.timeline_host, args.port or settings.timeline_port
         build = lambda: create_timeline_app(settings)  # noqa: E731

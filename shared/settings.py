@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,12 @@ class Settings(BaseSettings):
     command_host: str = "127.0.0.1"
     command_port: int = 8000
     command_workers: int = Field(default=1, ge=1, description="processes serving the command API")
+    timeline_host: str = "127.0.0.1"
+    timeline_port: int = Field(default=8001, description="where `serve timeline` listens")
+    timeline_pool_size: int = Field(default=8, ge=1, description="read connections of the timeline API")
+    timeline_statement_timeout: int = Field(default=15, ge=1, description="seconds a read query may run")
+    business_timezone: str = Field(
+        default="Asia/Tokyo", description="how a date (2026-02-01) or a time without UTC offset in a query is read")
 
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka brokers; unset starts a local Kafka-protocol broker (tansu)")
@@ -43,3 +50,16 @@ class Settings(BaseSettings):
     ingest_batch_size: int = Field(default=2000, ge=1, description="most commands appended in one transaction")
     duplicate_window_days: int = Field(default=90, ge=1,
                                        description="window in which two teams or sites on one company count as duplicate approach")
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.business_timezone)

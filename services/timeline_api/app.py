@@ -19,7 +19,6 @@ from services.security import install_auth_handlers
 from services.timeline_api.errors import install_timeline_error_handlers
 from services.timeline_api.queries.event_store import EventStore
 from services.timeline_api.routes import audit, customers as customer_routes, insights, pipeline
-from services.timeline_api.settings import TimelineApiSettings
 from shared.application import Customers
 from shared.auth import TokenStore
 from shared.bootstrap import build_customers
@@ -63,7 +62,7 @@ def _read_only(conn: Connection) -> None:
 
 def create_app(settings: Settings | None = None, customers: Customers | None = None) -> FastAPI:
     """The API over the given Customers application, or one built from settings at start-up."""
-    settings = TimelineApiSettings.of(settings)
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -59,6 +59,7 @@ def test_docker_compose_runs_the_services_from_one_image_against_postgres_and_ka
     assert {"postgres", "kafka", "command", "relay", "project-pipeline", "project-timeline",
             "project-duplicates"} <= set(services)
     assert services["project-timeline"]["command"] == ["project", "timeline"]
+    assert services["timeline"]["command"][:2] == ["serve", "timeline"]
     assert services["relay"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert services["command"]["build"] == "."
     assert services["command"]["environment"]["DATABASE_URL"].startswith("postgresql://")

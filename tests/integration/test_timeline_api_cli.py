@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from services.timeline_api.settings import TimelineApiSettings
+from shared.settings import Settings
 from tests.streaming import eventually
 from tests.support import run_cli
 
@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 def test_the_timeline_api_listens_on_8001_by_default() -> None:
-    assert TimelineApiSettings(_env_file=None).timeline_port == 8001
+    assert Settings(_env_file=None).timeline_port == 8001
 
 
 def test_serve_timeline_answers_on_timeline_port_and_wants_a_token(database_url: str, tmp_path: Path) -> None:
