@@ -378,15 +378,42 @@ def busy_processes(patterns: tuple[str, ...] = ("pytest", "bench.")) -> list[str
     return found
 
 
+def _blocking(before: list[str], window: float) -> list[str]:
+    """Of the processes found, those that keep us waiting: any pytest; another benchmark only if it
+    used more than 5% of a core over the window (two benchmarks waiting for each other must not
+    wait forever)."""
+    blocking = []
+    for found in before:
+        pid = int(found.split(":", 1)[0])
+        if "pytest" in found:
+            blocking.append(found)
+            continue
+        try:
+            used = process_cpu_seconds(pid) - _cpu_at_start.get(pid, process_cpu_seconds(pid))
+        except OSError:
+            continue  # exited
+        if used > 0.05 * window:
+            blocking.append(found)
+    return blocking
+
+
+_cpu_at_start: dict[int, float] = {}
+
+
 def wait_for_quiet_machine(max_wait: float, busy_below: float = 0.15, window: float = 5.0) -> str:
-    """Wait until no test run or other benchmark runs and the machine is mostly idle for `window` s.
+    """Wait until no test run or busy benchmark runs and the machine is mostly idle for `window` s.
     Returns a line for the report (waited how long, or why it gave up)."""
     started = time.monotonic()
     while True:
-        others = busy_processes()
+        candidates = busy_processes()
+        _cpu_at_start.clear()
+        for found in candidates:
+            with contextlib.suppress(OSError):
+                _cpu_at_start[int(found.split(":", 1)[0])] = process_cpu_seconds(int(found.split(":", 1)[0]))
         before = machine_cpu_seconds()
         time.sleep(window)
         after = machine_cpu_seconds()
+        others = _blocking(candidates, window)
         busy = (after[0] - before[0]) / max(after[1] - before[1], 1e-9)
         if not others and busy < busy_below:
             return (f"quiet machine: waited {time.monotonic() - started:,.0f} s; "

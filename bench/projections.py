@@ -306,8 +306,8 @@ def bench_lag(server_url: str, bootstrap: str | None, rate: float, seconds: floa
                 append_steadily(customers, ids, rate, seconds, poller, report, committed_wall)
             report.cpu = cpu.percent
             report.machine = machine.percent
-            if others := busy_processes():
-                report.notes.append(f"[!] other test / benchmark processes ran meanwhile: {others[:3]}")
+            if warning := outside_load(machine.percent):
+                report.notes.append(warning)
             poller.finish.set()
             poller.join(60)  # the stragglers; what is still missing after this counts as not visible
             if poller.error:
@@ -388,10 +388,18 @@ def timed_row(label: str, work) -> RateRow:
         seconds = time.perf_counter() - started
     row = RateRow(label, events, seconds, {**cpu.percent, **machine.percent}, collector.seconds,
                   collector.collections[2])
-    if others := busy_processes():
+    if warning := outside_load(machine.percent):
         row.label += " [!]"
-        row.profile.append(f"[!] other test / benchmark processes ran meanwhile: {others[:3]}")
+        row.profile.append(warning)
     return row
+
+
+def outside_load(machine: dict[str, float]) -> str | None:
+    """A warning when other processes used more than 10% of a core meanwhile (a test run, another benchmark)."""
+    if machine.get("other processes", 0) <= 10:
+        return None
+    return (f"[!] other processes used {machine['other processes']:,.0f}% of a core meanwhile; test runs and "
+            f"benchmarks seen: {busy_processes()[:3]}")
 
 
 # Where a rebuild's wall time goes, in this order (a sample counts for the first group on its stack).
