@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 
 from psycopg.sql import SQL, Identifier
 
+from shared.database import SCHEMA_LOCK
 from shared.events import Actor
 
 Role = Literal["sales", "cs", "support", "manager", "auditor", "admin"]
@@ -76,6 +77,7 @@ class TokenStore:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
         with datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             curs.execute(SQL("CREATE TABLE IF NOT EXISTS {0} (token_id uuid PRIMARY KEY, token_hash text UNIQUE "
                              "NOT NULL, role text NOT NULL, actor jsonb NOT NULL, issued_at timestamptz NOT NULL "
                              "DEFAULT now(), revoked_at timestamptz)").format(self.table))

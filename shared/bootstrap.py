@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from shared.application import Customers
-from shared.database import database_url, eventsourcing_env
+from shared.database import database_url, eventsourcing_env, schema_lock
 from shared.process import ProcessDefinition, load_process_definition
 from shared.settings import Settings
 
 
 def build_customers(settings: Settings, process: ProcessDefinition | None = None) -> Customers:
     process = process or load_process_definition(settings.process_definition)
-    env = eventsourcing_env(database_url(settings), settings)
-    return Customers(process, env=env, snapshot_interval=settings.snapshot_interval)
+    url = database_url(settings)
+    with schema_lock(url):  # creates the event store's tables if missing
+        return Customers(process, env=eventsourcing_env(url, settings), snapshot_interval=settings.snapshot_interval)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg
 
 from psycopg.conninfo import conninfo_to_dict
 
@@ -43,3 +47,17 @@ def eventsourcing_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(settings.postgres_idle_in_transaction_timeout),
         "CREATE_TABLE": "y",
     }
+
+
+SCHEMA_LOCK = 7_265_353  # advisory lock key: one process at a time creates tables
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Hold the schema lock (processes starting together would race on CREATE TABLE IF NOT EXISTS)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))

@@ -15,6 +15,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
+from shared.database import SCHEMA_LOCK
 from shared.events import CustomerEvent
 from shared.process import ProcessDefinition
 from shared.wire import Delivered
@@ -46,6 +47,7 @@ class Projection:
         Indexes stay unnamed (PostgreSQL names them), so tables renamed by a rebuild
         never collide with the next rebuild's.
         """
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))  # workers may start together
         versions = [SQL("CREATE TABLE {0} (customer_id uuid PRIMARY KEY, version bigint NOT NULL, "
                         "position bigint NOT NULL DEFAULT 0)").format(self.table(self.versions_table))]
         for base, statements in {**self.schema(), self.versions_table: versions}.items():

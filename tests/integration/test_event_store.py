@@ -92,3 +92,28 @@ def test_a_large_batch_is_saved_in_one_transaction(customers, actor, db) -> None
     assert db.execute("SELECT count(DISTINCT xmin::text) FROM customers_events WHERE originator_id = %s "
                       "AND originator_version > 1", (cid,)).fetchone()[0] == 1
     assert verify_chain(customers.event_recorder, cid).intact
+
+
+def test_processes_starting_together_on_a_fresh_database_all_come_up(isolated) -> None:
+    """Several services starting at once race on CREATE TABLE IF NOT EXISTS unless they take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+
+    from services.projections.pipeline import PipelineProjection
+    from shared.auth import TokenStore
+    from shared.bootstrap import build_customers
+
+    settings = isolated()
+
+    def start(_: int):
+        app = build_customers(settings)
+        TokenStore(app.recorder.datastore)
+        with psycopg.connect(settings.database_url) as conn, conn.transaction(), conn.cursor() as curs:
+            PipelineProjection(app.process).create_tables(curs)
+        return app
+
+    with ThreadPoolExecutor(6) as pool:
+        apps = list(pool.map(start, range(6)))
+    for app in apps:
+        app.close()
