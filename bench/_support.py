@@ -43,14 +43,16 @@ def with_dbname(url: str, dbname: str) -> str:
 
 
 @contextlib.contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """CREATE DATABASE ct_bench_<random>, yield its URL, and drop it (even on Ctrl-C or error)."""
+def fresh_database(server_url: str, keep: bool = False) -> Iterator[str]:
+    """CREATE DATABASE ct_bench_<random>, yield its URL, and drop it (even on Ctrl-C or error) unless `keep`."""
     name = f"ct_bench_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield with_dbname(server_url, name)
     finally:
+        if keep:
+            return
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

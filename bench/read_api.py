@@ -17,6 +17,7 @@ Run: python -m bench.read_api [--events 1000000] [--customers 20000]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import importlib.metadata
 import json
@@ -42,7 +43,7 @@ import psycopg
 from bench._support import (
     CpuMeter, Profile, _frame_name, default_database_url, frame_matches, free_port, fresh_database, issue_token,
     log_tail, percentile, py_spy, py_spy_executable, server_version, split_stacks, start_service, stop_service,
-    wait_for_quiet_machine,
+    wait_for_quiet_machine, with_dbname,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,15 +98,30 @@ def build_data(db_url: str, customers_count: int, events: int, big_events: int) 
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
         print(f"    VACUUM ANALYZE: {time.perf_counter() - started:,.0f} s", flush=True)
-        sizes = {}
-        for table in ("customers_events", "timeline_entries", "pipeline_deals", "pipeline_stage_history"):
-            rows, size = conn.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size(%s::regclass)) "
-                                      f"FROM {table}", (table,)).fetchone()  # noqa: S608 - fixed names
-            sizes[table] = f"{rows:,} rows, {size}"
-        sizes["database"] = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+        sizes = sizes_of(conn)
         stored = conn.execute("SELECT count(*) FROM customers_events WHERE originator_id = %s",
                               (history.big_customer,)).fetchone()[0]
     return Data(history.events, history.customers, str(history.big_customer), stored, generated, rebuilt, sizes)
+
+
+def sizes_of(conn: psycopg.Connection) -> dict[str, str]:
+    sizes = {}
+    for table in ("customers_events", "timeline_entries", "pipeline_deals", "pipeline_stage_history"):
+        rows, size = conn.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size(%s::regclass)) "
+                                  f"FROM {table}", (table,)).fetchone()  # noqa: S608 - fixed names
+        sizes[table] = f"{rows:,} rows, {size}"
+    sizes["database"] = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+    return sizes
+
+
+def existing_data(db_url: str) -> Data:
+    """What a database kept by an earlier run (--keep-database) holds; the big customer: the longest stream."""
+    with psycopg.connect(db_url) as conn:
+        events = conn.execute("SELECT count(*) FROM customers_events").fetchone()[0]
+        customers = conn.execute("SELECT count(*) FROM stream_heads").fetchone()[0]
+        big, big_events = conn.execute("SELECT customer_id, version FROM stream_heads "
+                                       "ORDER BY version DESC LIMIT 1").fetchone()
+        return Data(events, customers, str(big), big_events, float("nan"), {}, sizes_of(conn))
 
 
 # ---------------------------------------------------------------- 2. the server
@@ -128,16 +144,29 @@ def wait_for_timeline_api(max_wait: float) -> None:
 
 
 class Client:
-    """Sequential GETs on one keep-alive HTTP/1.1 connection."""
+    """Sequential GETs on one keep-alive HTTP/1.1 connection (opened again if the server closed it while idle:
+    uvicorn closes keep-alive connections after 5 s without a request)."""
 
     def __init__(self, port: int, token: str) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def get(self, path: str) -> tuple[int, bytes]:
-        self.connection.request("GET", path, headers=self.headers)
-        response = self.connection.getresponse()
-        return response.status, response.read()
+        for attempt in (1, 2):
+            try:
+                self.connection.request("GET", path, headers=self.headers)
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.connection.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def reconnect(self) -> None:
+        """A fresh connection, so no measured request pays for reconnecting."""
+        self.connection.close()
+        self.connection.connect()
 
     def close(self) -> None:
         self.connection.close()
@@ -233,6 +262,7 @@ def middle_of(db_url: str, customer_id: str) -> tuple[int, str]:
 
 
 def measure_api(client: Client, read: Read, warmup: int, requests: int) -> None:
+    client.reconnect()
     for _ in range(warmup):
         status, body = client.get(read.path)
         if status != 200:
@@ -284,6 +314,7 @@ GROUPS = {  # first match wins, in this order
 
 
 def profile_read(server: subprocess.Popen, client: Client, read: Read, requests: int, output: Path) -> None:
+    client.reconnect()
     with py_spy(output, rate=250, pid=server.pid, idle=True):
         for _ in range(requests):
             client.get(read.path)
@@ -371,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--max-wait", type=float, default=1800,
                      help="wait up to this long for no pytest / other benchmark and an idle CPU, and for the "
                           "timeline API to exist (default 1800 s; 0: don't wait for a quiet machine)")
+    cli.add_argument("--keep-database", action="store_true",
+                     help="keep the generated database (its name is printed) for --reuse-database")
+    cli.add_argument("--reuse-database", metavar="NAME",
+                     help="measure on a database kept by an earlier run instead of generating one (not dropped)")
     cli.add_argument("--database-url", default=default_database_url(),
                      help="server to create a fresh database on (default: $BENCH_DATABASE_URL or local test db)")
     args = cli.parse_args(argv)
@@ -388,14 +423,25 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Read] = []
     data: Data | None = None
     try:
-        with fresh_database(args.database_url) as db_url, tempfile.TemporaryDirectory() as tmp:
+        database = (contextlib.nullcontext(with_dbname(args.database_url, args.reuse_database))
+                    if args.reuse_database else fresh_database(args.database_url, keep=args.keep_database))
+        with database as db_url, tempfile.TemporaryDirectory() as tmp:
             print("1. data", flush=True)
-            if args.max_wait > 0:
-                print(f"    {wait_for_quiet_machine(args.max_wait)}", flush=True)
-            data = build_data(db_url, args.customers, args.events, args.big_events)
+            if args.reuse_database:
+                data = existing_data(db_url)
+                print(f"    reused database {args.reuse_database} (generated by an earlier run)")
+            else:
+                if args.keep_database:
+                    print(f"    database {urllib.parse.urlsplit(db_url).path.strip('/') or db_url} is kept "
+                          "(--reuse-database NAME measures on it again; drop it when done)")
+                if args.max_wait > 0:
+                    print(f"    {wait_for_quiet_machine(args.max_wait)}", flush=True)
+                data = build_data(db_url, args.customers, args.events, args.big_events)
+            timing = (f"; generation {data.generate_seconds:,.0f} s, rebuilds "
+                      + ", ".join(f"{k} {v:,.0f} s" for k, v in data.rebuild_seconds.items())
+                      if data.rebuild_seconds else "")
             print(f"    data: {data.events:,} events, {data.customers:,} customers, big customer {data.big_customer} "
-                  f"with {data.big_events:,} events; generation {data.generate_seconds:,.0f} s, rebuilds "
-                  + ", ".join(f"{k} {v:,.0f} s" for k, v in data.rebuild_seconds.items()))
+                  f"with {data.big_events:,} events{timing}")
             for name, size in data.sizes.items():
                 print(f"    {name}: {size}")
 
@@ -418,7 +464,10 @@ def main(argv: list[str] | None = None) -> int:
                 for read in results:
                     with CpuMeter({"server": server.pid}) as cpu:
                         started = time.perf_counter()
-                        measure_api(client, read, args.warmup, args.requests)
+                        try:
+                            measure_api(client, read, args.warmup, args.requests)
+                        except OSError as error:  # the server died or hung up: report it, go on with the next
+                            read.errors[f"{type(error).__name__}: {error}"] += 1
                         wall = time.perf_counter() - started
                     if read.api:
                         per_request = cpu.percent["server"] / 100 * wall / (args.warmup + args.requests)
