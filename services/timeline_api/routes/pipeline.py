@@ -81,24 +81,35 @@ def stage_durations(conn: ConnDep, process: ProcessDep, period: PeriodDep,
     return reports.stage_durations(process, rows, period, group_by)
 
 
-def _alerts(process: ProcessDefinition, as_of: datetime, alerts: list[stagnation.DealAlert]) -> s.DealAlerts:
-    return s.DealAlerts(as_of=as_of, count=len(alerts), deals=[
+def _alerts(process: ProcessDefinition, as_of: datetime, total: int,
+            alerts: list[stagnation.DealAlert]) -> s.DealAlerts:
+    return s.DealAlerts(as_of=as_of, count=total, deals=[
         s.DealAlert(**{**a.__dict__, **lb.phase_stage(process, a.phase, a.stage)}) for a in alerts])
 
 
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="skip this many (pages of `limit`)")]
+
+
 @router.get("/stagnation", response_model=s.DealAlerts,
-            summary="Deals stuck in their stage longer than the stage's threshold (滞留), as of a time")
-def stuck(conn: ConnDep, process: ProcessDep, as_of: AsOfDep) -> s.DealAlerts:
-    return _alerts(process, as_of, stagnation.stuck_deals(conn, process, as_of))
+            summary="Deals stuck in their stage longer than the stage's threshold (滞留), as of a time; "
+                    "longest stuck first, a page at a time (`count` is the total)")
+def stuck(conn: ConnDep, process: ProcessDep, as_of: AsOfDep, limit: Limit = 100, offset: Offset = 0
+          ) -> s.DealAlerts:
+    return _alerts(process, as_of, stagnation.count_stuck_deals(conn, process, as_of),
+                   stagnation.stuck_deals(conn, process, as_of, limit, offset))
 
 
 @router.get("/no-next-action", response_model=s.DealAlerts,
-            summary="Open deals without a planned next action (none, or 未定), as of a time")
-def no_next_action(conn: ConnDep, process: ProcessDep, as_of: AsOfDep) -> s.DealAlerts:
-    return _alerts(process, as_of, stagnation.deals_without_next_action(conn, as_of))
+            summary="Open deals without a planned next action (none, or 未定), as of a time; a page at a time")
+def no_next_action(conn: ConnDep, process: ProcessDep, as_of: AsOfDep, limit: Limit = 100, offset: Offset = 0
+                   ) -> s.DealAlerts:
+    return _alerts(process, as_of, stagnation.count_alerts(conn, as_of, stagnation.NO_NEXT_ACTION),
+                   stagnation.deals_without_next_action(conn, as_of, limit, offset))
 
 
 @router.get("/overdue-next-actions", response_model=s.DealAlerts,
-            summary="Open deals whose scheduled next action was due before as_of")
-def overdue(conn: ConnDep, process: ProcessDep, as_of: AsOfDep) -> s.DealAlerts:
-    return _alerts(process, as_of, stagnation.overdue_next_actions(conn, as_of))
+            summary="Open deals whose scheduled next action was due before as_of; a page at a time")
+def overdue(conn: ConnDep, process: ProcessDep, as_of: AsOfDep, limit: Limit = 100, offset: Offset = 0
+            ) -> s.DealAlerts:
+    return _alerts(process, as_of, stagnation.count_alerts(conn, as_of, stagnation.OVERDUE),
+                   stagnation.overdue_next_actions(conn, as_of, limit, offset))
