@@ -198,7 +198,7 @@ class Read:
     label: str
     path: str
     target_ms: float
-    sql: str
+    sql: list[str]  # the statements the endpoint runs for its rows, in order
     params: Callable[[], Any]  # fresh parameters per run (stagnation: now)
     check: Callable[[dict], str]  # what the answer holds, for the report
     api: list[float] = field(default_factory=list)
@@ -223,28 +223,31 @@ def reads(customer_id: str, middle_version: int, as_of: str) -> list[Read]:
     stages = [s for p in process.phases for s in p.stages]
     stage_ids, stage_days = [s.id for s in stages], [s.stagnation_days for s in stages]
     quoted = urllib.parse.quote(as_of, safe="")
+    thresholds = "unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days)"
+    stuck = ("status <> 'lost' AND opened_at <= %(as_of)s "
+             "AND stage_entered_at + make_interval(days => t.days) < %(as_of)s")
     return [
         Read("a", "(a) timeline, first page, 5,000-event customer", f"/customers/{customer_id}/timeline", 50,
-             "SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, team, "
-             "site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name FROM timeline_entries "
-             "WHERE customer_id = %s ORDER BY occurred_at DESC, stream_version DESC LIMIT 51",
+             ["SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, team, "
+              "site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name FROM timeline_entries "
+              "WHERE customer_id = %s ORDER BY occurred_at DESC, stream_version DESC LIMIT 51"],
              lambda: (customer_id,), lambda body: f"{len(body['entries'])} entries"),
         Read("b", "(b) pipeline summary", "/pipeline/summary", 50,
-             "SELECT NULL::text AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0)::bigint "
-             "FROM pipeline_deals d WHERE d.status = 'open' GROUP BY 1, 2, 3",
+             ["SELECT NULL::text AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0)::bigint "
+              "FROM pipeline_deals d WHERE d.status = 'open' GROUP BY 1, 2, 3"],
              lambda: (), lambda body: f"{sum(g['deals'] for g in body['groups']):,} open deals"),
-        Read("c", "(c) stagnation (as of now)", "/pipeline/stagnation", 50,
-             "SELECT deal_id, customer_id, company_name, title, phase, stage, owner, team, site, stage_entered_at, "
-             "next_action, next_action_due, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, t.days "
-             "FROM pipeline_deals JOIN unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days) USING (stage) "
-             "WHERE status <> 'lost' AND opened_at <= %(as_of)s "
-             "AND stage_entered_at + make_interval(days => t.days) < %(as_of)s ORDER BY stage_entered_at, deal_id",
-             lambda: {"as_of": datetime.now(timezone.utc), "stages": stage_ids, "days": stage_days},
-             lambda body: f"{body['count']:,} stuck deals"),
+        Read("c", "(c) stagnation, first page (as of now)", "/pipeline/stagnation", 50,
+             [f"SELECT count(*) FROM pipeline_deals JOIN {thresholds} USING (stage) WHERE {stuck}",
+              "SELECT deal_id, customer_id, company_name, title, phase, stage, owner, team, site, stage_entered_at, "
+              "next_action, next_action_due, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, t.days "
+              f"FROM pipeline_deals JOIN {thresholds} USING (stage) WHERE {stuck} "
+              "ORDER BY stage_entered_at, deal_id LIMIT %(limit)s OFFSET 0"],
+             lambda: {"as_of": datetime.now(timezone.utc), "stages": stage_ids, "days": stage_days, "limit": 100},
+             lambda body: f"{len(body['deals']):,} of {body['count']:,} stuck deals"),
         Read("d", f"(d) audit state as of the middle (v{middle_version:,})",
              f"/audit/customers/{customer_id}/state?as_of={quoted}", 200,
-             "SELECT originator_id, notification_id, originator_version, topic, state FROM customers_events "
-             "WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version",
+             ["SELECT originator_id, notification_id, originator_version, topic, state FROM customers_events "
+              "WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version"],
              lambda: (customer_id, middle_version),
              lambda body: f"state at version {body['version']:,} of {body['current_version']:,}"),
     ]
@@ -281,14 +284,15 @@ def measure_api(client: Client, read: Read, warmup: int, requests: int) -> None:
 
 def measure_bare(db_url: str, read: Read, warmup: int, requests: int) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = 0
+        rows: list[int] = []
         for i in range(warmup + requests):
             params = read.params()
             started = time.perf_counter()
-            rows = len(conn.execute(read.sql, params).fetchall())
+            rows = [len(conn.execute(statement, params).fetchall()) for statement in read.sql]
             if i >= warmup:
                 read.bare.append(time.perf_counter() - started)
-    read.notes.append(f"bare SQL returns {rows:,} rows")
+    read.notes.append(f"bare SQL ({len(read.sql)} statement{'s' * (len(read.sql) > 1)}) returns "
+                      + " + ".join(f"{n:,}" for n in rows) + " rows")
 
 
 # ---------------------------------------------------------------- profiles
@@ -340,6 +344,21 @@ def profile_read(server: subprocess.Popen, client: Client, read: Read, requests:
     read.profile += [f"  {share:6.1%}  {name}" for name, share in profile.top("inclusive", 14, skip)]
     read.profile.append("  leaves (self time):")
     read.profile += [f"  {share:6.1%}  {name}" for name, share in profile.top("own", 10)]
+
+
+def explain(db_url: str, read: Read) -> list[str]:
+    """Each statement's plan as PostgreSQL ran it: scan nodes with their rows and times, buffers, total."""
+    lines = []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for n, statement in enumerate(read.sql, 1):
+            plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, read.params())]
+            total = next((line.strip() for line in plan if line.startswith("Execution Time")), "?")
+            lines.append(f"statement {n}/{len(read.sql)} ({statement[:60]}…): {total}")
+            buffers = next((line.strip() for line in plan if "Buffers:" in line), "")
+            lines.append(f"  {buffers}")
+            lines += [f"  {line.strip().removeprefix('->  ')[:150]}" for line in plan
+                      if any(node in line for node in ("Scan on", "Scan using", "Sort Method", "Join Filter"))][:5]
+    return lines
 
 
 def _is_frame_plumbing(name: str) -> bool:
@@ -495,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
                     for read in wanted:
                         profile_read(server, client, read, args.requests, profile_dir / f"read_{read.key}.txt")
                         print(f"- {read.label}")
-                        for line in read.profile:
+                        for line in [*read.profile, "EXPLAIN (ANALYZE, BUFFERS) of the bare SQL:",
+                                     *explain(db_url, read)]:
                             print(f"    {line}")
                 elif wanted:
                     print("\n4. profiles: py-spy not found (pip install py-spy)")
