@@ -49,6 +49,9 @@ class PipelineProjection(Projection):
                 SQL("CREATE INDEX ON {0} (status, phase, stage)").format(deals),
                 SQL("CREATE INDEX ON {0} (customer_id)").format(deals),
                 SQL("CREATE INDEX ON {0} (team, owner)").format(deals),
+                # stuck deals (services/projections/stagnation.py): one ordered range per stage
+                SQL("CREATE INDEX ON {0} (stage, stage_entered_at, deal_id) INCLUDE (opened_at) "
+                    "WHERE status <> 'lost'").format(deals),
             ],
             "pipeline_stage_history": [
                 SQL("CREATE TABLE {0} (deal_id uuid NOT NULL, seq int NOT NULL, customer_id uuid NOT NULL, "

@@ -20,9 +20,17 @@ _COLUMNS = ("deal_id, customer_id, company_name, title, phase, stage, owner, tea
             "next_action, next_action_due")
 
 
-_THRESHOLDS = "unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days)"
-_STUCK = ("status <> 'lost' AND opened_at <= %(as_of)s "
-          "AND stage_entered_at + make_interval(days => t.days) < %(as_of)s")
+# Stuck deals are read stage by stage: for each stage, the deals (not lost) that entered it
+# before ``as_of`` minus the stage's threshold. Each stage is one range of the partial index
+# on pipeline_deals (stage, stage_entered_at, deal_id) WHERE status <> 'lost', read in order,
+# so a page merges at most ``offset + limit`` rows per stage and the count reads the index only.
+_STUCK_BY_STAGE = (
+    "unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days) CROSS JOIN LATERAL ("
+    " SELECT d.deal_id, d.stage_entered_at FROM pipeline_deals d"
+    " WHERE d.stage = t.stage AND d.status <> 'lost' AND d.opened_at <= %(as_of)s"
+    " AND d.stage_entered_at < %(as_of)s - make_interval(days => t.days)"
+    " ORDER BY d.stage_entered_at, d.deal_id LIMIT %(window)s) s"
+)
 _OPEN = "status = 'open' AND opened_at <= %(as_of)s"
 
 
@@ -47,23 +55,30 @@ class DealAlert:
 def stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime,
                 limit: int | None = None, offset: int = 0) -> list[DealAlert]:
     """Deals not lost whose time in their current stage exceeds the stage's threshold at ``as_of``
-    (longest stuck first; a page of ``limit`` from ``offset`` when given)."""
-    stages = [s for p in process.phases for s in p.stages]
+    (longest stuck first; a page of ``limit`` from ``offset`` when given).
+
+    Won deals stay on the list: the follow-up stages (導入対応中, 定着支援, ...) have thresholds of
+    their own, and a customer stuck in onboarding is what CS needs to see.
+    """
+    window = None if limit is None else offset + limit
     rows = conn.execute(
-        f"SELECT {_COLUMNS}, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, t.days "
-        f"FROM pipeline_deals JOIN {_THRESHOLDS} USING (stage) WHERE {_STUCK} "
-        "ORDER BY stage_entered_at, deal_id LIMIT %(limit)s OFFSET %(offset)s",
-        {"as_of": as_of, "stages": [s.id for s in stages], "days": [s.stagnation_days for s in stages],
-         "limit": limit, "offset": offset},
+        f"SELECT {_COLUMNS}, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, page.days "
+        f"FROM (SELECT s.deal_id, t.days FROM {_STUCK_BY_STAGE} "
+        "      ORDER BY s.stage_entered_at, s.deal_id LIMIT %(limit)s OFFSET %(offset)s) page "
+        "JOIN pipeline_deals USING (deal_id) ORDER BY stage_entered_at, deal_id",
+        {**_thresholds(process), "as_of": as_of, "window": window, "limit": limit, "offset": offset},
     ).fetchall()
     return [DealAlert(*row[:12], days_in_stage=float(row[12]), threshold_days=row[13]) for row in rows]
 
 
 def count_stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime) -> int:
+    return conn.execute(f"SELECT count(*) FROM {_STUCK_BY_STAGE}",
+                        {**_thresholds(process), "as_of": as_of, "window": None}).fetchone()[0]
+
+
+def _thresholds(process: ProcessDefinition) -> dict[str, list]:
     stages = [s for p in process.phases for s in p.stages]
-    return conn.execute(f"SELECT count(*) FROM pipeline_deals JOIN {_THRESHOLDS} USING (stage) WHERE {_STUCK}",
-                        {"as_of": as_of, "stages": [s.id for s in stages],
-                         "days": [s.stagnation_days for s in stages]}).fetchone()[0]
+    return {"stages": [s.id for s in stages], "days": [s.stagnation_days for s in stages]}
 
 
 NO_NEXT_ACTION = "(next_action IS NULL OR next_action <> 'scheduled')"

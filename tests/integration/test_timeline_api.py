@@ -401,6 +401,13 @@ def test_stagnation_and_next_action_alerts_as_of_a_time(stack) -> None:
     assert [(d["stage_label"], d["threshold_days"], round(d["days_in_stage"])) for d in stuck["deals"]] == [
         ("ヒアリング実施済み", 14, 35), ("提案済み・反応待ち", 14, 31), ("リード獲得", 14, 20)]
     assert ids(stack.get("/pipeline/stagnation", as_of=at(30))["deals"]) == [deals["D2"], deals["D1"]]
+    pages = [stack.get("/pipeline/stagnation", as_of=at(40), limit=1, offset=n) for n in range(4)]
+    assert [ids(p["deals"]) for p in pages] == [[deals["D2"]], [deals["D1"]], [deals["B2"]], []], \
+        "pages merge the stages in order of time stuck"
+    assert {p["count"] for p in pages} == {3}
+    later = stack.get("/pipeline/stagnation", as_of=at(200))["deals"]
+    assert deals["A1"] in ids(later), "a won deal stuck in onboarding (導入対応中) is still on the list"
+    assert deals["C1"] not in ids(later), "lost deals never are"
     assert ids(stack.get("/pipeline/no-next-action", as_of=at(40))["deals"]) == [deals["D2"], deals["B2"]]
     assert ids(stack.get("/pipeline/no-next-action", as_of=at(10))["deals"]) == [deals["D2"]], "B2 opens on day 20"
     assert ids(stack.get("/pipeline/overdue-next-actions", as_of=at(40))["deals"]) == [deals["D1"]]
