@@ -67,8 +67,8 @@ def stage_durations(conn: Connection, since: datetime | None, until: datetime | 
 
 def open_deal_counts(conn: Connection, first_phase: str) -> dict[str, Any]:
     """Counts over open deals: per phase (deals, amount), per bucket, BANT capture, missing information."""
-    phases = {p: (n, a) for p, n, a in conn.execute(
-        "SELECT phase, count(*), coalesce(sum(amount), 0)::bigint FROM pipeline_deals WHERE status = 'open' "
+    phases = {p: (n, int(a)) for p, n, a in conn.execute(  # sums may pass 64 bits: numeric -> int
+        "SELECT phase, count(*), coalesce(sum(amount), 0) FROM pipeline_deals WHERE status = 'open' "
         "GROUP BY phase").fetchall()}
     buckets = dict(conn.execute("SELECT bucket, count(*) FROM pipeline_deals WHERE status = 'open' "
                                 "GROUP BY bucket").fetchall())

@@ -46,6 +46,7 @@ def list_deals(conn: Connection, filters: dict[str, Any], limit: int,
 
 def counts_by_stage(conn: Connection, status: str, group_by: str | None) -> list[tuple[str | None, str, str, int, int]]:
     """(group, phase, stage, deals, amount) of the deals with this status."""
-    query = SQL("SELECT {0} AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0)::bigint "
+    query = SQL("SELECT {0} AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0) "
                 "FROM pipeline_deals d WHERE d.status = %s GROUP BY 1, 2, 3").format(GROUP_COLUMNS[group_by])
-    return conn.execute(query, (status,)).fetchall()
+    # a sum of bigints is numeric and may pass 64 bits (many deals near MAX_YEN): keep it exact
+    return [(g, p, s, n, int(a)) for g, p, s, n, a in conn.execute(query, (status,)).fetchall()]
