@@ -217,15 +217,11 @@ class Read:
 
 
 def reads(customer_id: str, middle_version: int, as_of: str) -> list[Read]:
+    from services.projections import stagnation
     from shared.process import load_process_definition
 
     process = load_process_definition()
-    stages = [s for p in process.phases for s in p.stages]
-    stage_ids, stage_days = [s.id for s in stages], [s.stagnation_days for s in stages]
     quoted = urllib.parse.quote(as_of, safe="")
-    thresholds = "unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days)"
-    stuck = ("status <> 'lost' AND opened_at <= %(as_of)s "
-             "AND stage_entered_at + make_interval(days => t.days) < %(as_of)s")
     return [
         Read("a", "(a) timeline, first page, 5,000-event customer", f"/customers/{customer_id}/timeline", 50,
              ["SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, team, "
@@ -233,16 +229,12 @@ def reads(customer_id: str, middle_version: int, as_of: str) -> list[Read]:
               "WHERE customer_id = %s ORDER BY occurred_at DESC, stream_version DESC LIMIT 51"],
              lambda: (customer_id,), lambda body: f"{len(body['entries'])} entries"),
         Read("b", "(b) pipeline summary", "/pipeline/summary", 50,
-             ["SELECT NULL::text AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0)::bigint "
+             ["SELECT NULL::text AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0) "
               "FROM pipeline_deals d WHERE d.status = 'open' GROUP BY 1, 2, 3"],
              lambda: (), lambda body: f"{sum(g['deals'] for g in body['groups']):,} open deals"),
         Read("c", "(c) stagnation, first page (as of now)", "/pipeline/stagnation", 50,
-             [f"SELECT count(*) FROM pipeline_deals JOIN {thresholds} USING (stage) WHERE {stuck}",
-              "SELECT deal_id, customer_id, company_name, title, phase, stage, owner, team, site, stage_entered_at, "
-              "next_action, next_action_due, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, t.days "
-              f"FROM pipeline_deals JOIN {thresholds} USING (stage) WHERE {stuck} "
-              "ORDER BY stage_entered_at, deal_id LIMIT %(limit)s OFFSET 0"],
-             lambda: {"as_of": datetime.now(timezone.utc), "stages": stage_ids, "days": stage_days, "limit": 100},
+             [stagnation.STUCK_COUNT, stagnation.STUCK_PAGE],  # the statements the API runs
+             lambda: stagnation.stuck_parameters(process, datetime.now(timezone.utc), limit=100),
              lambda body: f"{len(body['deals']):,} of {body['count']:,} stuck deals"),
         Read("d", f"(d) audit state as of the middle (v{middle_version:,})",
              f"/audit/customers/{customer_id}/state?as_of={quoted}", 200,

@@ -29,7 +29,7 @@ _STUCK_BY_STAGE = (
     " SELECT d.deal_id, d.stage_entered_at FROM pipeline_deals d"
     " WHERE d.stage = t.stage AND d.status <> 'lost' AND d.opened_at <= %(as_of)s"
     " AND d.stage_entered_at < %(as_of)s - make_interval(days => t.days)"
-    " ORDER BY d.stage_entered_at, d.deal_id LIMIT %(window)s) s"
+    " ORDER BY d.stage_entered_at, d.deal_id LIMIT {window}) s"
 )
 _OPEN = "status = 'open' AND opened_at <= %(as_of)s"
 
@@ -52,6 +52,23 @@ class DealAlert:
     threshold_days: int | None = None
 
 
+STUCK_PAGE = (
+    f"SELECT {_COLUMNS}, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, page.days "
+    f"FROM (SELECT s.deal_id, t.days FROM {_STUCK_BY_STAGE.format(window='%(window)s')} "
+    "      ORDER BY s.stage_entered_at, s.deal_id LIMIT %(limit)s OFFSET %(offset)s) page "
+    "JOIN pipeline_deals USING (deal_id) ORDER BY stage_entered_at, deal_id"
+)
+STUCK_COUNT = f"SELECT count(*) FROM {_STUCK_BY_STAGE.format(window='ALL')}"
+
+
+def stuck_parameters(process: ProcessDefinition, as_of: datetime, limit: int | None = None,
+                     offset: int = 0) -> dict[str, object]:
+    """Parameters of STUCK_PAGE (and STUCK_COUNT, which counts them all)."""
+    stages = [s for p in process.phases for s in p.stages]
+    return {"stages": [s.id for s in stages], "days": [s.stagnation_days for s in stages], "as_of": as_of,
+            "window": None if limit is None else offset + limit, "limit": limit, "offset": offset}
+
+
 def stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime,
                 limit: int | None = None, offset: int = 0) -> list[DealAlert]:
     """Deals not lost whose time in their current stage exceeds the stage's threshold at ``as_of``
@@ -60,25 +77,12 @@ def stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: dat
     Won deals stay on the list: the follow-up stages (導入対応中, 定着支援, ...) have thresholds of
     their own, and a customer stuck in onboarding is what CS needs to see.
     """
-    window = None if limit is None else offset + limit
-    rows = conn.execute(
-        f"SELECT {_COLUMNS}, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, page.days "
-        f"FROM (SELECT s.deal_id, t.days FROM {_STUCK_BY_STAGE} "
-        "      ORDER BY s.stage_entered_at, s.deal_id LIMIT %(limit)s OFFSET %(offset)s) page "
-        "JOIN pipeline_deals USING (deal_id) ORDER BY stage_entered_at, deal_id",
-        {**_thresholds(process), "as_of": as_of, "window": window, "limit": limit, "offset": offset},
-    ).fetchall()
+    rows = conn.execute(STUCK_PAGE, stuck_parameters(process, as_of, limit, offset)).fetchall()
     return [DealAlert(*row[:12], days_in_stage=float(row[12]), threshold_days=row[13]) for row in rows]
 
 
 def count_stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime) -> int:
-    return conn.execute(f"SELECT count(*) FROM {_STUCK_BY_STAGE}",
-                        {**_thresholds(process), "as_of": as_of, "window": None}).fetchone()[0]
-
-
-def _thresholds(process: ProcessDefinition) -> dict[str, list]:
-    stages = [s for p in process.phases for s in p.stages]
-    return {"stages": [s.id for s in stages], "days": [s.stagnation_days for s in stages]}
+    return conn.execute(STUCK_COUNT, stuck_parameters(process, as_of)).fetchone()[0]
 
 
 NO_NEXT_ACTION = "(next_action IS NULL OR next_action <> 'scheduled')"
