@@ -66,12 +66,14 @@ class Data:
 
 def build_data(db_url: str, customers_count: int, events: int, big_events: int) -> Data:
     from bench._history import read_history
+    from services.cli import tune_gc
     from services.projections.rebuild import rebuild
     from services.projections.registry import PROJECTIONS
     from shared.bootstrap import build_customers
     from shared.settings import Settings
 
     customers = build_customers(Settings(database_url=db_url))
+    tune_gc()  # as `customer-timeline projections rebuild` does
     try:
         started = time.perf_counter()
         last = [started]

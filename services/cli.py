@@ -82,7 +82,7 @@ def _check_process(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """Long loops that decode many events: collect young objects less often (measured +20-35% on rebuilds)."""
     import gc
 
@@ -93,7 +93,7 @@ def _run_until_signalled(loop) -> int:
     import signal
     import threading
 
-    _tune_gc()
+    tune_gc()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -135,7 +135,7 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
     url = database_url(settings)
     customers = build_customers(settings.model_copy(update={"database_url": url}))
-    _tune_gc()
+    tune_gc()
     report = rebuild(PROJECTIONS[args.name], customers.process, customers, url)
     print(f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
           f"({report.rate:,.0f} events/s)")
