@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rng = random.Random(20241231)
     process = default_process_definition()
-    stages = [(s.id, s.label) for p in process.phases for s in p.stages]
+    stages = [(s.id, s.label) for s in process.stages()]
     rows: list[Row] = []
     try:
         with tempfile.TemporaryDirectory(prefix="ct-bench-import-") as tmp:

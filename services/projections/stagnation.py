@@ -64,7 +64,7 @@ STUCK_COUNT = f"SELECT count(*) FROM {_STUCK_BY_STAGE.format(window='ALL')}"
 def stuck_parameters(process: ProcessDefinition, as_of: datetime, limit: int | None = None,
                      offset: int = 0) -> dict[str, object]:
     """Parameters of STUCK_PAGE (and STUCK_COUNT, which counts them all)."""
-    stages = [s for p in process.phases for s in p.stages]
+    stages = process.stages()
     return {"stages": [s.id for s in stages], "days": [s.stagnation_days for s in stages], "as_of": as_of,
             "window": None if limit is None else offset + limit, "limit": limit, "offset": offset}
 

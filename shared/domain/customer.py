@@ -134,7 +134,7 @@ class Customer:
         """Bring in an existing deal at the stage it has reached, saying so (no criteria are claimed)."""
         if not ctx.process.has_stage(imported.stage):
             raise InvalidFieldError("stage", f"unknown stage '{imported.stage}'",
-                                    [s.id for p in ctx.process.phases for s in p.stages])
+                                    [s.id for s in ctx.process.stages()])
         deal_id = uuid4()
         self._trigger(ev.DealImported, ctx, details, deal_id=deal_id, phase=ctx.process.phase_of(imported.stage).id,
                       stage=imported.stage, source=imported.source,
@@ -304,7 +304,7 @@ class Customer:
     def _check_stage_change(self, deal: Deal, to_stage: str, process: ProcessDefinition) -> list[ev.SatisfiedCriterion]:
         if not process.has_stage(to_stage):
             raise InvalidFieldError("to_stage", f"unknown stage '{to_stage}'",
-                                    [s.id for p in process.phases for s in p.stages])
+                                    [s.id for s in process.stages()])
         if to_stage == deal.stage:
             raise StageOrderError(f"the deal is already at stage '{to_stage}'")
         from_index, to_index = process.phase_index(deal.phase), process.phase_index(process.phase_of(to_stage).id)
