@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     timeline_port: int = Field(default=8001, description="where `serve timeline` listens")
     timeline_pool_size: int = Field(default=8, ge=1, description="read connections of the timeline API")
     timeline_statement_timeout: int = Field(default=15, ge=1, description="seconds a read query may run")
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024,
+                                   description="largest request body the command API reads (else 413)")
+    metrics_port: int | None = Field(default=None, description="relay, projection worker, ingest: serve Prometheus "
+                                                               "metrics on this port (unset: none)")
+    retry_cap_seconds: float = Field(default=5.0, gt=0, description="longest pause between retries in an outage")
     business_timezone: str = Field(
         default="Asia/Tokyo", description="how a date (2026-02-01) or a time without UTC offset in a query is read")
 
@@ -38,6 +43,10 @@ class Settings(BaseSettings):
     events_topic: str = "customer-events"
     events_topic_partitions: int = Field(default=6, ge=1)
     dead_letter_topic: str = "customer-events.dead-letter"
+    kafka_max_message_bytes: int = Field(
+        default=1024 * 1024, ge=64 * 1024,
+        description="largest message the producers send and the topics accept (max.message.bytes); a bigger "
+                    "event is published without its payload, which consumers read from the event store")
     relay_batch_size: int = Field(default=2000, ge=1, description="most events published per relay round")
     projection_batch_size: int = Field(default=2000, ge=1, description="most messages a projection applies per transaction")
     projection_max_poll_interval_ms: int = Field(default=10_000, description="also the consumer group's rebalance timeout")
