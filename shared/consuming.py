@@ -18,12 +18,13 @@ def poll_batch(consumer: KafkaConsumer, max_records: int, timeout_ms: int = 500)
     return [message for partition in batches.values() for message in partition]
 
 
-def dead_letter(producer: KafkaProducer, topic: str, message: Any, reason: str, **context: Any) -> None:
-    """Send a message that can never be processed to the dead-letter topic, with the reason."""
+def dead_letter(producer: KafkaProducer, topic: str, message: Any, reason: str, **context: Any) -> Any:
+    """Send a message that can never be processed to the dead-letter topic, with the reason; return the
+    send's future (the caller waits for it before committing the message's offset)."""
     log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
     value = {"reason": reason, **context, "topic": message.topic, "partition": message.partition,
              "offset": message.offset, "value": (message.value or b"").decode("utf-8", errors="replace")}
-    producer.send(topic, key=message.key or b"", value=orjson.dumps(value))
+    return producer.send(topic, key=message.key or b"", value=orjson.dumps(value))
 
 
 def commit_offsets(consumer: KafkaConsumer) -> None:

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
@@ -22,6 +23,8 @@ from kafka.errors import KafkaError
 from shared.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # A database or broker that is away, restarting or replaced: wait, rebuild, retry.
 TRANSIENT: tuple[type[BaseException], ...] = (
@@ -93,3 +96,21 @@ def keep_running(component: str, stop: threading.Event, step: Callable[[], objec
         if outage.ongoing:
             outage.recovered()
             backoff.reset()
+
+
+def patiently(component: str, connect: Callable[[], T], stop: threading.Event | None = None,
+              metrics: Metrics | None = None, transient: tuple[type[BaseException], ...] = TRANSIENT,
+              cap: float = 5.0) -> T | None:
+    """connect() once the database and broker answer (a service started before them waits); None if stopped."""
+    backoff, outage = Backoff(cap=cap), Outage(component, metrics)
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            result = connect()
+        except transient as error:
+            outage.failed(error)
+            stop.wait(backoff.next_delay())
+            continue
+        outage.recovered()
+        return result
+    return None

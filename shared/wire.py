@@ -28,17 +28,62 @@ class Delivered:
     position: int  # the event's notification id in the event store
 
 
-def encode(topic: str, position: int, state: bytes) -> tuple[bytes, bytes]:
-    """Key and value of one stored event (its topic names the class; its stored JSON is the payload)."""
+# Room left for the key, the record's headers and the batch around it within the broker's limit.
+MESSAGE_OVERHEAD = 1024
+
+
+def encode(topic: str, position: int, state: bytes, max_bytes: int | None = None) -> tuple[bytes, bytes]:
+    """Key and value of one stored event (its topic names the class; its stored JSON is the payload).
+
+    A message that would not fit in ``max_bytes`` (less ``MESSAGE_OVERHEAD``) goes without its payload:
+    ``"payload": null, "payload_omitted": "too_large"``; readers take the event from the event store by
+    its position.
+    """
     payload = orjson.loads(state)
     schema_version = payload.pop("class_version", 1)
+    key = payload["originator_id"].encode()
     value = {
         "event_type": topic.rsplit(":", 1)[-1], "schema_version": schema_version,
         "customer_id": payload["originator_id"], "stream_version": payload["originator_version"],
         "position": position, "occurred_at": payload["occurred_at"], "recorded_at": payload["timestamp"],
         "actor": payload["actor"], "payload": payload,
     }
-    return payload["originator_id"].encode(), orjson.dumps(value)
+    encoded = orjson.dumps(value)
+    if max_bytes is not None and len(key) + len(encoded) > max_bytes - MESSAGE_OVERHEAD:
+        encoded = orjson.dumps({**value, "payload": None, "payload_omitted": "too_large"})
+    return key, encoded
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Which stored event a message names; projections apply the stored event, never the message."""
+
+    position: int
+    customer_id: UUID
+    stream_version: int
+    event_type: str
+    event_id: UUID | None  # None when the payload was left out (too large)
+
+
+def identify(value: bytes | None) -> Identity:
+    """The stored event a message names, or PoisonMessageError if it names none."""
+    try:
+        message: dict[str, Any] = orjson.loads(value or b"")
+        event_type = message["event_type"]
+        if event_type not in EVENT_TYPES:
+            raise PoisonMessageError(f"unknown event type {event_type!r}")
+        payload = message.get("payload")
+        event_id = UUID(payload["event_id"]) if isinstance(payload, dict) else None
+        return Identity(int(message["position"]), UUID(message["customer_id"]), int(message["stream_version"]),
+                        event_type, event_id)
+    except orjson.JSONDecodeError as error:
+        raise PoisonMessageError(f"not JSON: {error}") from None
+    except KeyError as error:
+        raise PoisonMessageError(f"missing field: {error}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        if isinstance(error, PoisonMessageError):
+            raise
+        raise PoisonMessageError(f"invalid field: {error}") from None
 
 
 def decode(value: bytes | None) -> Delivered:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from kafka import KafkaConsumer, KafkaProducer
 
 from services.projections.registry import PROJECTIONS
@@ -10,22 +12,30 @@ from services.projections.worker import ProjectionWorker
 from shared.bootstrap import build_customers
 from shared.broker import bootstrap_servers, ensure_event_topics
 from shared.database import database_url
+from shared.metrics import Metrics
 from shared.settings import Settings
 
 
-def build_worker(settings: Settings, name: str) -> ProjectionWorker:
-    url = database_url(settings)
-    customers = build_customers(settings.model_copy(update={"database_url": url}))
-    bootstrap = bootstrap_servers(settings)
-    ensure_event_topics(settings, bootstrap)
-    consumer = KafkaConsumer(
+def _consumer(settings: Settings, bootstrap: str, name: str) -> KafkaConsumer:
+    ensure_event_topics(settings, bootstrap)  # a replaced broker has none: recreate them as configured
+    return KafkaConsumer(
         settings.events_topic, bootstrap_servers=bootstrap, group_id=f"{settings.consumer_group_prefix}-{name}",
         client_id=f"projection-{name}", enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=settings.projection_batch_size, max_poll_interval_ms=settings.projection_max_poll_interval_ms,
         session_timeout_ms=settings.projection_session_timeout_ms, heartbeat_interval_ms=1000,
         fetch_max_wait_ms=100)  # the broker answers a fetch within 100 ms: lower end-to-end lag
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                             client_id=f"projection-{name}-dead-letters")
+
+
+def _producer(bootstrap: str, name: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                         client_id=f"projection-{name}-dead-letters")
+
+
+def build_worker(settings: Settings, name: str, metrics: Metrics | None = None) -> ProjectionWorker:
+    url = database_url(settings)
+    customers = build_customers(settings.model_copy(update={"database_url": url}))
+    bootstrap = bootstrap_servers(settings)
     projection = PROJECTIONS[name](customers.process)
-    return ProjectionWorker(projection, consumer, producer, url, EventSource(customers),
-                            settings.dead_letter_topic, settings.projection_batch_size)
+    return ProjectionWorker(projection, partial(_consumer, settings, bootstrap, name), partial(_producer, bootstrap, name),
+                            url, EventSource(customers), settings.dead_letter_topic, settings.projection_batch_size,
+                            metrics, settings.retry_cap_seconds)

@@ -3,24 +3,43 @@
 A projection applies events to its read tables and, in the same transaction, records
 per customer the last stream version it applied. Re-delivered events are skipped; an
 event that arrives after a gap is preceded by the missing events, read from the event
-store. The worker (Kafka) and the rebuild (event store) both go through ``apply``.
+store. The worker (Kafka) and the rebuild (event store) both go through
+``apply_isolating``: a batch that fails is applied again customer by customer, and the
+one event that cannot be applied becomes a dead letter that parks only its customer.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 from uuid import UUID
 
+import psycopg
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
+from services.projections import dead_letters
+from services.projections.dead_letters import DeadLetter
 from shared.database import SCHEMA_LOCK
 from shared.events import CustomerEvent
 from shared.process import ProcessDefinition
+from shared.resilience import TRANSIENT
 from shared.wire import Delivered
 
+log = logging.getLogger(__name__)
+
 FetchMissing = Callable[[UUID, int, int], list[CustomerEvent]]  # customer, after version, up to version
+
+# Failures of the database or of a rebuild's table swap, not of one event: the whole batch is retried.
+NOT_THE_EVENTS_FAULT = (*TRANSIENT, psycopg.errors.UndefinedTable, psycopg.InternalError)
+
+
+@dataclass
+class Applied:
+    events: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
 class Projection:
@@ -38,8 +57,12 @@ class Projection:
     def versions_table(self) -> str:
         return f"{self.name}_versions"
 
+    @property
+    def dead_letters_table(self) -> str:
+        return f"{self.name}_dead_letters"
+
     def all_tables(self) -> tuple[str, ...]:
-        return (*self.tables, self.versions_table)
+        return (*self.tables, self.versions_table, self.dead_letters_table)
 
     def create_tables(self, curs: Cursor) -> None:
         """Create each table that does not exist yet, with its indexes.
@@ -49,12 +72,18 @@ class Projection:
         """
         curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))  # workers may start together
         versions = [SQL("CREATE TABLE {0} (customer_id uuid PRIMARY KEY, version bigint NOT NULL, "
-                        "position bigint NOT NULL DEFAULT 0)").format(self.table(self.versions_table))]
-        for base, statements in {**self.schema(), self.versions_table: versions}.items():
+                        "position bigint NOT NULL DEFAULT 0, parked_version bigint, parked_reason text)"
+                        ).format(self.table(self.versions_table))]
+        letters = dead_letters.schema(self.table(self.dead_letters_table))
+        for base, statements in {**self.schema(), self.versions_table: versions,
+                                 self.dead_letters_table: letters}.items():
             curs.execute("SELECT to_regclass(%s)", (base + self.suffix,))
             if curs.fetchone()[0] is None:
                 for statement in statements:
                     curs.execute(statement)
+        # versions tables made before customers could be parked
+        curs.execute(SQL("ALTER TABLE {0} ADD COLUMN IF NOT EXISTS parked_version bigint, "
+                         "ADD COLUMN IF NOT EXISTS parked_reason text").format(self.table(self.versions_table)))
 
     def schema(self) -> dict[str, Sequence[Composable]]:
         """Per read table: its CREATE TABLE and CREATE INDEX statements (name tables via ``self.table``)."""
@@ -64,9 +93,74 @@ class Projection:
         """Apply new events (per customer, contiguous, in stream order) to the read tables."""
         raise NotImplementedError
 
-    # --- exactly-once application ------------------------------------------------
+    # --- exactly-once application, one customer's failure kept to itself -----------
+    def apply_isolating(self, curs: Cursor, deliveries: Sequence[Delivered], fetch_missing: FetchMissing,
+                        unreadable: Sequence[DeadLetter] = ()) -> Applied:
+        """Apply the deliveries; if that fails, each customer's alone, and each event alone for a customer
+        that fails: the event that cannot be applied parks its customer (a dead letter), the rest apply.
+        ``unreadable``: stored events no code could decode; each parks its customer from there on."""
+        if unreadable:
+            first: dict[UUID, int] = {}
+            for letter in unreadable:
+                first[letter.customer_id] = min(letter.stream_version, first.get(letter.customer_id, 1 << 62))
+            deliveries = [d for d in deliveries if d.event.originator_version < first.get(d.event.originator_id, 1 << 62)]
+            known = self._lock_versions(curs, list(first))  # a re-delivery of what parked a customer says nothing new
+            news = [d for d in unreadable if known[d.customer_id][1] is None and known[d.customer_id][0] < d.stream_version]
+            result = self._apply_isolating(curs, deliveries, fetch_missing)
+            self.record_dead_letters(curs, news)
+            for customer_id in {d.customer_id for d in news}:
+                self.park(curs, customer_id, "a stored event cannot be decoded")
+            result.dead_letters[:0] = news
+            return result
+        return self._apply_isolating(curs, deliveries, fetch_missing)
+
+    def _apply_isolating(self, curs: Cursor, deliveries: Sequence[Delivered], fetch_missing: FetchMissing) -> Applied:
+        conn = curs.connection
+        try:
+            with conn.transaction():  # a savepoint: what a failure undoes is this batch only
+                return Applied(self.apply(curs, deliveries, fetch_missing))
+        except NOT_THE_EVENTS_FAULT:
+            raise
+        except Exception as error:  # noqa: BLE001 - some event of the batch cannot be applied: find it below
+            log.warning("projection %s: a batch of %d events failed (%s: %s); applying customer by customer",
+                        self.name, len(deliveries), type(error).__name__, error)
+        result = Applied()
+        for customer_id, own in _by_customer(deliveries).items():
+            for delivered in sorted(own, key=lambda d: d.event.originator_version):
+                try:
+                    with conn.transaction():
+                        result.events += self.apply(curs, [delivered], fetch_missing)
+                except NOT_THE_EVENTS_FAULT:
+                    raise
+                except Exception as error:  # noqa: BLE001 - this event cannot be applied: a dead letter
+                    reason = f"{type(error).__name__}: {error}".strip()
+                    letter = DeadLetter("event_store", reason, customer_id, delivered.event.originator_version,
+                                        delivered.position, type(delivered.event).__name__)
+                    self.record_dead_letters(curs, [letter])
+                    self.park(curs, customer_id, reason)
+                    result.dead_letters.append(letter)
+                    break  # the customer's later events wait behind it
+        return result
+
+    def park(self, curs: Cursor, customer_id: UUID, reason: str) -> None:
+        """Hold back a customer's events from the first one not applied (``projections retry`` resumes it)."""
+        version = self._lock_versions(curs, [customer_id])[customer_id][0] + 1
+        dead_letters.park(curs, self.table(self.versions_table), customer_id, version, reason)
+        log.warning("projection %s: parked customer %s at version %d: %s", self.name, customer_id, version, reason)
+
+    def lag(self, curs: Cursor, events_table: str) -> tuple[int, int]:
+        """Notifications of the event store past the last one applied, and the customers parked."""
+        curs.execute(SQL("SELECT (SELECT coalesce(max(notification_id), 0) FROM {0}) - coalesce(max(position), 0), "
+                         "count(*) FILTER (WHERE parked_version IS NOT NULL) FROM {1}").format(
+            Identifier(events_table), self.table(self.versions_table)))
+        lag, parked = curs.fetchone()
+        return max(int(lag), 0), int(parked)
+
+    def record_dead_letters(self, curs: Cursor, letters: list[DeadLetter]) -> None:
+        dead_letters.record(curs, self.table(self.dead_letters_table), letters)
+
     def apply(self, curs: Cursor, deliveries: Sequence[Delivered], fetch_missing: FetchMissing) -> int:
-        """Apply what is new among the deliveries; return how many events were applied."""
+        """Apply what is new among the deliveries (parked customers held back); return how many were applied."""
         by_customer: dict[UUID, dict[int, Delivered]] = {}
         for d in deliveries:
             by_customer.setdefault(d.event.originator_id, {})[d.event.originator_version] = d
@@ -76,10 +170,10 @@ class Projection:
         fresh: dict[UUID, list[CustomerEvent]] = {}
         positions: dict[UUID, int] = {}
         for customer_id, delivered in by_customer.items():
-            last = applied[customer_id]
+            last, parked = applied[customer_id]
             versions = sorted(v for v in delivered if v > last)
-            if not versions:
-                continue  # all re-deliveries
+            if not versions or parked is not None:
+                continue  # all re-deliveries, or held back behind a dead letter
             if versions != list(range(last + 1, versions[-1] + 1)):
                 fresh[customer_id] = fetch_missing(customer_id, last, versions[-1])  # fill the gap
             else:
@@ -92,12 +186,20 @@ class Projection:
                              [(events[-1].originator_version, positions[c], c) for c, events in fresh.items()])
         return sum(len(events) for events in fresh.values())
 
-    def _lock_versions(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, int]:
-        """Applied versions of these customers, locked until commit (two workers never apply one twice)."""
+    def _lock_versions(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, tuple[int, int | None]]:
+        """Applied (and parked) versions of these customers, locked until commit (two workers never apply one
+        twice)."""
         table = self.table(self.versions_table)
         customer_ids.sort()
         curs.execute(SQL("INSERT INTO {0} (customer_id, version) SELECT unnest(%s::uuid[]), 0 "
                          "ON CONFLICT (customer_id) DO NOTHING").format(table), (customer_ids,))
-        curs.execute(SQL("SELECT customer_id, version FROM {0} WHERE customer_id = ANY(%s) "
+        curs.execute(SQL("SELECT customer_id, version, parked_version FROM {0} WHERE customer_id = ANY(%s) "
                          "ORDER BY customer_id FOR UPDATE").format(table), (customer_ids,))
-        return {row[0]: row[1] for row in curs.fetchall()}
+        return {row[0]: (row[1], row[2]) for row in curs.fetchall()}
+
+
+def _by_customer(deliveries: Sequence[Delivered]) -> dict[UUID, list[Delivered]]:
+    grouped: dict[UUID, list[Delivered]] = {}
+    for d in deliveries:
+        grouped.setdefault(d.event.originator_id, []).append(d)
+    return grouped

@@ -4,6 +4,10 @@ Events are replayed in notification order into fresh tables (``<table>__rebuild`
 through the same ``Projection.apply`` the workers use. Then, in one transaction, the
 workers' writes are held off, the last events are applied, and the new tables take
 the live names. Readers keep reading the old tables until that commit.
+
+An event that cannot be applied (or read) is a dead letter in the rebuilt tables and
+parks its customer, exactly as in a worker; the rebuild goes on with everyone else
+and reports what it parked.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from psycopg.sql import SQL, Identifier
 from tqdm import tqdm
 
 from services.projections.base import Projection
+from services.projections.dead_letters import DeadLetter
 from services.projections.store import EventSource
 from shared.application import Customers
 from shared.process import ProcessDefinition
-from shared.wire import Delivered
 
 SUFFIX = "__rebuild"
 
@@ -29,6 +33,7 @@ class RebuildReport:
     projection: str
     events: int
     seconds: float
+    dead_letters: list[DeadLetter]
 
     @property
     def rate(self) -> float:
@@ -47,41 +52,43 @@ def rebuild(projection_class: type[Projection], process: ProcessDefinition, cust
             target.create_tables(curs)
             live.create_tables(curs)  # so a first rebuild has something to swap out
         total = customers.recorder.max_notification_id() or 0
+        letters: list[DeadLetter] = []
         with tqdm(total=total, unit="ev", desc=f"rebuild {live.name}", disable=not progress,
                   smoothing=0.1) as bar:
             position, events = 0, 0
             while True:
-                applied, position = _replay_page(conn, target, customers, source, position, page_size)
-                events += applied
-                bar.update(applied)
-                if applied < page_size:
+                with conn.transaction(), conn.cursor() as curs:
+                    read, position = _replay_page(curs, target, customers, source, position, page_size, letters)
+                events += read
+                bar.update(read)
+                if read < page_size:
                     break
             with conn.transaction(), conn.cursor() as curs:
                 curs.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(Identifier(live.versions_table)))
                 while True:  # the tail, while workers wait for the swap
-                    applied, position = _replay_page(conn, target, customers, source, position, page_size,
-                                                     curs=curs)
-                    events += applied
-                    bar.update(applied)
-                    if applied < page_size:
+                    read, position = _replay_page(curs, target, customers, source, position, page_size, letters)
+                    events += read
+                    bar.update(read)
+                    if read < page_size:
                         break
                 for table in live.all_tables():
                     curs.execute(SQL("DROP TABLE {0}").format(Identifier(table)))
                     curs.execute(SQL("ALTER TABLE {0} RENAME TO {1}").format(Identifier(table + SUFFIX),
                                                                             Identifier(table)))
-    return RebuildReport(live.name, events, time.perf_counter() - started)
+    return RebuildReport(live.name, events, time.perf_counter() - started, letters)
 
 
-def _replay_page(conn: psycopg.Connection, target: Projection, customers: Customers, source: EventSource,
-                 position: int, page_size: int, curs: psycopg.Cursor | None = None) -> tuple[int, int]:
+def _replay_page(curs: psycopg.Cursor, target: Projection, customers: Customers, source: EventSource,
+                 position: int, page_size: int, letters: list[DeadLetter]) -> tuple[int, int]:
+    """Apply the next page of the notification log; return how many notifications were read, and the last."""
     notifications = customers.recorder.select_notifications(start=position, limit=page_size,
                                                             inclusive_of_start=False)
     if not notifications:
         return 0, position
-    deliveries = [Delivered(customers.mapper.to_domain_event(n), n.id) for n in notifications]
-    if curs is not None:
-        target.apply(curs, deliveries, source.missing)
-    else:
-        with conn.transaction(), conn.cursor() as page_curs:
-            target.apply(page_curs, deliveries, source.missing)
+    deliveries, unreadable = [], []
+    for n in notifications:
+        delivered = source.decode({"notification_id": n.id, "originator_id": n.originator_id,
+                                   "originator_version": n.originator_version, "topic": n.topic, "state": n.state})
+        (unreadable if isinstance(delivered, DeadLetter) else deliveries).append(delivered)
+    letters += target.apply_isolating(curs, deliveries, source.missing, unreadable).dead_letters
     return len(notifications), notifications[-1].id

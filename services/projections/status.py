@@ -1,4 +1,4 @@
-"""How far each projection is: events applied, last position, lag behind the event store."""
+"""How far each projection is: events applied, last position, lag behind the event store, dead letters."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ class ProjectionStatus:
     last_position: int
     store_events: int
     store_position: int
+    parked_customers: int = 0
+    dead_letters: int = 0
 
     @property
     def lag_events(self) -> int:
@@ -29,12 +31,17 @@ def projection_status(database_url: str, names: list[str], events_table: str = "
         ).fetchone()
         statuses = []
         for name in names:
-            table = f"{name}_versions"
-            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
-                applied, position = 0, 0
-            else:
-                applied, position = conn.execute(SQL("SELECT coalesce(sum(version), 0), coalesce(max(position), 0) "
-                                                     "FROM {0}").format(Identifier(table))).fetchone()
+            versions, letters = f"{name}_versions", f"{name}_dead_letters"
+            applied = position = parked = dead = 0
+            if conn.execute("SELECT to_regclass(%s)", (versions,)).fetchone()[0] is not None:
+                parked_column = conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = %s "
+                                             "AND column_name = 'parked_version'", (versions,)).fetchone()
+                applied, position, parked = conn.execute(SQL(
+                    "SELECT coalesce(sum(version), 0), coalesce(max(position), 0), "
+                    + ("count(*) FILTER (WHERE parked_version IS NOT NULL)" if parked_column else "0")
+                    + " FROM {0}").format(Identifier(versions))).fetchone()
+            if conn.execute("SELECT to_regclass(%s)", (letters,)).fetchone()[0] is not None:
+                dead = conn.execute(SQL("SELECT count(*) FROM {0}").format(Identifier(letters))).fetchone()[0]
             statuses.append(ProjectionStatus(name, int(applied), int(position), int(store_events),
-                                             int(store_position)))
+                                             int(store_position), int(parked), int(dead)))
         return statuses

@@ -1,16 +1,34 @@
-"""The projections' side of the event store: reading events to fill gaps and to rebuild."""
+"""The projections' side of the event store: the truth behind every message, gaps and rebuilds.
+
+A worker never applies what a message says: it reads the event at the message's
+position from the event store and applies that, after checking that the message
+names the same customer, stream version and event id. So a forged or corrupt
+message is a dead letter, never applied, and never hides the real event.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+from psycopg.sql import SQL, Identifier
+
+from services.projections.dead_letters import DeadLetter
 from shared.application import Customers
 from shared.events import CustomerEvent
+from shared.wire import Delivered, Identity
 
 
 class EventSource:
     def __init__(self, customers: Customers) -> None:
         self.customers = customers
+        recorder = customers.event_recorder
+        self._at_positions = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE notification_id = ANY(%s)").format(Identifier(recorder.datastore.schema),
+                                                       Identifier(recorder.events_table_name))
 
     def missing(self, customer_id: UUID, after: int, up_to: int) -> list[CustomerEvent]:
         """A customer's events with after < version <= up_to, from the event store."""
@@ -19,3 +37,53 @@ class EventSource:
         if versions != list(range(after + 1, up_to + 1)):
             raise LookupError(f"the event store lacks events of {customer_id} in ({after}, {up_to}]")
         return events
+
+    def after(self, customer_id: UUID, version: int) -> list[Delivered]:
+        """A customer's stored events after a version (positions unknown: 0)."""
+        return [Delivered(e, 0) for e in self.customers.events.get(customer_id, gt=version)]
+
+    def verified(self, messages: Sequence[tuple[Identity, Any]]) -> tuple[list[Delivered], list[DeadLetter]]:
+        """The stored events the messages name, each checked against its message; the rest dead letters."""
+        rows = self._rows([identity.position for identity, _ in messages])
+        deliveries, letters = [], []
+        for identity, message in messages:
+            row = rows.get(identity.position)
+            if row is None or (row["originator_id"], row["originator_version"]) != (identity.customer_id,
+                                                                                    identity.stream_version):
+                found = "no event" if row is None else \
+                    f"customer {row['originator_id']} version {row['originator_version']}"
+                letters.append(_topic_letter(identity, message, f"does not match the event store: at position "
+                                             f"{identity.position} it holds {found}"))
+                continue
+            delivered = self.decode(row)
+            if isinstance(delivered, DeadLetter):
+                letters.append(delivered)
+            elif identity.event_id is not None and identity.event_id != delivered.event.event_id:
+                letters.append(_topic_letter(identity, message, f"does not match the event store: event id "
+                                             f"{identity.event_id}, stored {delivered.event.event_id}"))
+            else:
+                deliveries.append(delivered)
+        return deliveries, letters
+
+    def decode(self, row: dict[str, Any]) -> Delivered | DeadLetter:
+        """One stored row as an event, or (old data no code can read) a dead letter."""
+        stored = StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                             topic=row["topic"], state=bytes(row["state"]))
+        try:
+            return Delivered(self.customers.mapper.to_domain_event(stored), row["notification_id"])
+        except Exception as error:  # noqa: BLE001 - whatever the stored bytes break, this event cannot be read
+            return DeadLetter("event_store", f"cannot decode the stored event: {type(error).__name__}: {error}",
+                              row["originator_id"], row["originator_version"], row["notification_id"],
+                              row["topic"].rsplit(":", 1)[-1])
+
+    def _rows(self, positions: list[int]) -> dict[int, dict[str, Any]]:
+        if not positions:
+            return {}
+        with self.customers.event_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._at_positions, (positions,))
+            return {row["notification_id"]: row for row in curs.fetchall()}
+
+
+def _topic_letter(identity: Identity, message: Any, reason: str) -> DeadLetter:
+    return DeadLetter("topic", reason, identity.customer_id, identity.stream_version, identity.position,
+                      identity.event_type, message.partition, message.offset)
