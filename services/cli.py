@@ -118,13 +118,27 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
-    from services.projections.app import build_worker
+    import signal
+    import threading
 
-    worker = build_worker(settings, args.name)
+    from services.projections.app import build_worker
+    from shared.metrics import Metrics
+    from shared.resilience import patiently
+
+    stop, metrics = threading.Event(), Metrics()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = patiently(f"projection {args.name}", lambda: build_worker(settings, args.name, metrics), stop, metrics)
+    if worker is None:
+        return 0  # stopped while waiting for the database or the broker
+    if port := args.metrics_port or settings.metrics_port:
+        metrics.serve(port)
+    tune_gc()
     try:
-        return _run_until_signalled(worker.run)
+        worker.run(stop)
     finally:
         worker.close()
+    return 0
 
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -139,6 +153,46 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     report = rebuild(PROJECTIONS[args.name], customers.process, customers, url)
     print(f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
           f"({report.rate:,.0f} events/s)")
+    if report.dead_letters:
+        parked = {letter.customer_id for letter in report.dead_letters}
+        print(f"{len(report.dead_letters):,} dead letters, {len(parked):,} customers parked "
+              f"(customer-timeline projections dead-letters {report.projection})")
+    return 0
+
+
+def _retry(settings: Settings, args: argparse.Namespace) -> int:
+    from services.projections.registry import PROJECTIONS
+    from services.projections.retry import retry_parked
+    from services.projections.store import EventSource
+    from shared.bootstrap import build_customers
+    from shared.database import database_url
+
+    url = database_url(settings)
+    customers = build_customers(settings.model_copy(update={"database_url": url}))
+    report = retry_parked(PROJECTIONS[args.name](customers.process), EventSource(customers), url,
+                          args.customer or None)
+    print(f"{report.projection}: {len(report.resumed):,} customers resumed ({report.events:,} events applied), "
+          f"{len(report.still_parked):,} still parked")
+    return 0 if not report.still_parked else 1
+
+
+def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg
+    from psycopg.sql import Identifier
+
+    from services.projections import dead_letters
+    from shared.database import database_url
+
+    with psycopg.connect(database_url(settings), autocommit=True) as conn, conn.cursor() as curs:
+        curs.execute("SELECT to_regclass(%s)", (f"{args.name}_dead_letters",))
+        letters = dead_letters.listed(curs, Identifier(f"{args.name}_dead_letters"), args.limit) \
+            if curs.fetchone()[0] else []
+    for d in letters:
+        where = f"customer {d.customer_id} v{d.stream_version}" if d.customer_id else \
+            f"partition {d.partition} offset {d.offset}"
+        print(f"{d.recorded_at:%Y-%m-%d %H:%M:%S}  {d.source:<11} {where}  {d.event_type or '-'}  {d.reason}")
+    if not letters:
+        print(f"no dead letters in {args.name}")
     return 0
 
 
@@ -148,10 +202,11 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     from shared.database import database_url
 
     rows = projection_status(database_url(settings), list(PROJECTIONS))
-    print(f"{'projection':<12} {'applied':>10} {'position':>10} {'store':>10} {'lag':>8}")
+    print(f"{'projection':<12} {'applied':>10} {'position':>10} {'store':>10} {'lag':>8} {'parked':>7} "
+          f"{'dead letters':>12}")
     for s in rows:
         print(f"{s.projection:<12} {s.applied_events:>10,} {s.last_position:>10,} {s.store_events:>10,} "
-              f"{s.lag_events:>8,}")
+              f"{s.lag_events:>8,} {s.parked_customers:>7,} {s.dead_letters:>12,}")
     return 0
 
 
@@ -215,6 +270,7 @@ def parser() -> argparse.ArgumentParser:
     names = list(PROJECTIONS)
     project = commands.add_parser("project", help="run a projection worker (one consumer group per projection)")
     project.add_argument("name", choices=names)
+    project.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (default METRICS_PORT)")
     project.set_defaults(run=_project)
 
     projections = commands.add_parser("projections", help="rebuild a projection, or show every projection's lag")
@@ -222,7 +278,17 @@ def parser() -> argparse.ArgumentParser:
     rebuild = actions.add_parser("rebuild", help="replay the event store into new tables and swap them in")
     rebuild.add_argument("name", choices=names)
     rebuild.set_defaults(run=_rebuild)
-    actions.add_parser("status", help="applied events, position and lag per projection").set_defaults(run=_status)
+    actions.add_parser("status", help="applied events, position, lag, parked customers and dead letters "
+                                      "per projection").set_defaults(run=_status)
+    retry = actions.add_parser("retry", help="apply the events held back behind dead letters, from the event store "
+                                             "(exit 1 if some customers stay parked)")
+    retry.add_argument("name", choices=names)
+    retry.add_argument("--customer", type=UUID, action="append", help="only this customer (repeatable)")
+    retry.set_defaults(run=_retry)
+    letters = actions.add_parser("dead-letters", help="the latest dead letters of a projection, with their reasons")
+    letters.add_argument("name", choices=names)
+    letters.add_argument("--limit", type=int, default=50)
+    letters.set_defaults(run=_dead_letters)
 
     imp = commands.add_parser("import", help="import customers, contacts or deals from CSV or Excel "
                                              "(exit 1 if rows were refused, 2 if the files are unusable)")

@@ -104,7 +104,7 @@ class Projection:
             for letter in unreadable:
                 first[letter.customer_id] = min(letter.stream_version, first.get(letter.customer_id, 1 << 62))
             deliveries = [d for d in deliveries if d.event.originator_version < first.get(d.event.originator_id, 1 << 62)]
-            known = self._lock_versions(curs, list(first))  # a re-delivery of what parked a customer says nothing new
+            known = self.lock_versions(curs, list(first))  # a re-delivery of what parked a customer says nothing new
             news = [d for d in unreadable if known[d.customer_id][1] is None and known[d.customer_id][0] < d.stream_version]
             result = self._apply_isolating(curs, deliveries, fetch_missing)
             self.record_dead_letters(curs, news)
@@ -144,7 +144,7 @@ class Projection:
 
     def park(self, curs: Cursor, customer_id: UUID, reason: str) -> None:
         """Hold back a customer's events from the first one not applied (``projections retry`` resumes it)."""
-        version = self._lock_versions(curs, [customer_id])[customer_id][0] + 1
+        version = self.lock_versions(curs, [customer_id])[customer_id][0] + 1
         dead_letters.park(curs, self.table(self.versions_table), customer_id, version, reason)
         log.warning("projection %s: parked customer %s at version %d: %s", self.name, customer_id, version, reason)
 
@@ -166,7 +166,7 @@ class Projection:
             by_customer.setdefault(d.event.originator_id, {})[d.event.originator_version] = d
         if not by_customer:
             return 0
-        applied = self._lock_versions(curs, list(by_customer))
+        applied = self.lock_versions(curs, list(by_customer))
         fresh: dict[UUID, list[CustomerEvent]] = {}
         positions: dict[UUID, int] = {}
         for customer_id, delivered in by_customer.items():
@@ -186,7 +186,7 @@ class Projection:
                              [(events[-1].originator_version, positions[c], c) for c, events in fresh.items()])
         return sum(len(events) for events in fresh.values())
 
-    def _lock_versions(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, tuple[int, int | None]]:
+    def lock_versions(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, tuple[int, int | None]]:
         """Applied (and parked) versions of these customers, locked until commit (two workers never apply one
         twice)."""
         table = self.table(self.versions_table)
