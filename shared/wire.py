@@ -32,22 +32,31 @@ class Delivered:
 MESSAGE_OVERHEAD = 1024
 
 
-def encode(topic: str, position: int, state: bytes, max_bytes: int | None = None) -> tuple[bytes, bytes]:
+def encode(topic: str, position: int, state: bytes, max_bytes: int | None = None, *,
+           customer_id: UUID | None = None, stream_version: int | None = None) -> tuple[bytes, bytes]:
     """Key and value of one stored event (its topic names the class; its stored JSON is the payload).
 
     A message that would not fit in ``max_bytes`` (less ``MESSAGE_OVERHEAD``) goes without its payload:
     ``"payload": null, "payload_omitted": "too_large"``; readers take the event from the event store by
-    its position.
+    its position. So does a stored event whose payload cannot be read (``"unreadable"``: old data),
+    named by the row's ``customer_id`` and ``stream_version``.
     """
-    payload = orjson.loads(state)
-    schema_version = payload.pop("class_version", 1)
-    key = payload["originator_id"].encode()
-    value = {
-        "event_type": topic.rsplit(":", 1)[-1], "schema_version": schema_version,
-        "customer_id": payload["originator_id"], "stream_version": payload["originator_version"],
-        "position": position, "occurred_at": payload["occurred_at"], "recorded_at": payload["timestamp"],
-        "actor": payload["actor"], "payload": payload,
-    }
+    try:
+        payload = orjson.loads(state)
+        schema_version = payload.pop("class_version", 1)
+        value = {
+            "event_type": topic.rsplit(":", 1)[-1], "schema_version": schema_version,
+            "customer_id": payload["originator_id"], "stream_version": payload["originator_version"],
+            "position": position, "occurred_at": payload["occurred_at"], "recorded_at": payload["timestamp"],
+            "actor": payload["actor"], "payload": payload,
+        }
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        if customer_id is None or stream_version is None:
+            raise
+        value = {"event_type": topic.rsplit(":", 1)[-1], "customer_id": str(customer_id),
+                 "stream_version": stream_version, "position": position, "payload": None,
+                 "payload_omitted": "unreadable"}
+    key = str(value["customer_id"]).encode()
     encoded = orjson.dumps(value)
     if max_bytes is not None and len(key) + len(encoded) > max_bytes - MESSAGE_OVERHEAD:
         encoded = orjson.dumps({**value, "payload": None, "payload_omitted": "too_large"})
