@@ -55,7 +55,7 @@ class ProjectionWorker:
             projection.create_tables(curs)
         self.pending: list[Any] | None = None  # a polled batch not yet applied and committed
         self.kafka_broken = False
-        self.lag_read_at = 0.0
+        self.lag_read_at = time.monotonic()
         self.applied = 0  # events applied by this worker
         self.consumed = 0  # messages it has seen, re-deliveries and poison included
         self.dead_lettered = 0
