@@ -125,11 +125,12 @@ def isolated(postgres_server: str, kafka_bootstrap: str):
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         made.append(name)
-        return Settings(database_url=make_conninfo(postgres_server, dbname=name), kafka_bootstrap_servers=kafka_bootstrap,
-                        events_topic=f"events-{tag}", dead_letter_topic=f"dead-letters-{tag}",
-                        ingest_topic=f"commands-{tag}", ingest_results_topic=f"results-{tag}",
-                        ingest_dead_letter_topic=f"commands-dead-{tag}",
-                        consumer_group_prefix=f"group-{tag}", snapshot_interval=10, **overrides)
+        return Settings(**{"database_url": make_conninfo(postgres_server, dbname=name),
+                           "kafka_bootstrap_servers": kafka_bootstrap,
+                           "events_topic": f"events-{tag}", "dead_letter_topic": f"dead-letters-{tag}",
+                           "ingest_topic": f"commands-{tag}", "ingest_results_topic": f"results-{tag}",
+                           "ingest_dead_letter_topic": f"commands-dead-{tag}",
+                           "consumer_group_prefix": f"group-{tag}", "snapshot_interval": 10, **overrides})
 
     yield make
     with psycopg.connect(postgres_server, autocommit=True) as conn:
