@@ -5,6 +5,12 @@ the aggregates it touches and saved in ONE transaction, together with the answer
 to idempotent commands and the new stream heads. If another writer got there first
 (a version conflict or a duplicate idempotency key), every command of the batch is
 retried on its own, so one conflict never loses or doubles another command.
+
+An idempotency key belongs to its sender, the actor's user: the answer is kept under sender
+and key (``Envelope.scoped_key``), so another user sending the same key gets an answer of its
+own, never this one; the events keep the client's own key. A retry matches the first request
+only if command, customer, actor and ``occurred_at`` are all the same. The importer is one
+sender whoever runs it (its keys come from the file's codes, so a re-run by anyone appends nothing).
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ from psycopg.types.json import Jsonb
 from shared.commands import HANDLERS, Command, RegisterCustomer
 from shared.domain.customer import CommandContext, Customer
 from shared.domain.errors import (
-    AlreadyExistsError, DomainError, IdempotencyKeyReusedError, NotFoundError, VersionConflictError,
-    WriteContentionError,
+    AlreadyExistsError, DomainError, IdempotencyKeyReusedError, InvalidFieldError, NotFoundError,
+    VersionConflictError, WriteContentionError,
 )
 from shared.events import Actor
+from shared.events.limits import Limit, message, problems
 from shared.cache import CustomerCache
 from shared.persistence import CustomerEventRecorder, PydanticMapper, select_latest_snapshots
 from shared.process import ProcessDefinition
 
 MAX_ATTEMPTS = 200  # with backoff, about 10 s of losing every race before giving up
+SCOPE_SEPARATOR = "\x1f"  # between sender and key: the door refuses control characters in both
+KEY_LIMIT = Limit(max_length=500)  # HTTP and ingest allow 200, import keys hold codes; scoped, within a btree entry
 
 
 @dataclass(frozen=True)
@@ -47,14 +56,36 @@ class Envelope:
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
     expected_version: int | None = None
+    idempotency_scope: str | None = None  # whose keys: None for the actor's user's own; the importer has its own
 
     def __post_init__(self) -> None:
         if isinstance(self.customer_id, str):
             object.__setattr__(self, "customer_id", UUID(self.customer_id))
 
+    @property
+    def scoped_key(self) -> str | None:
+        """Where the answer is kept: the client's key among its sender's keys (``user:<user>`` or the scope given)."""
+        if self.idempotency_key is None:
+            return None
+        return f"{self.idempotency_scope or 'user:' + self.actor.user}{SCOPE_SEPARATOR}{self.idempotency_key}"
+
     def request_hash(self) -> str:
-        text = f"{self.command.name}|{self.customer_id}|{self.command.model_dump_json()}"
+        """What a retry must repeat: command, customer, who (the actor, or the scope given) and occurred_at as sent."""
+        who = self.idempotency_scope or self.actor.model_dump_json()
+        occurred_at = self.occurred_at.isoformat() if self.occurred_at is not None else ""
+        text = f"{self.command.name}|{self.customer_id}|{who}|{occurred_at}|{self.command.model_dump_json()}"
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def unfit(self) -> InvalidFieldError | None:
+        """The envelope's own fields checked as the door checks a command's: the actor (from a token, a message
+        or the importer's command line), occurred_at and the key."""
+        if self.occurred_at is not None and self.occurred_at.utcoffset() is None:
+            return InvalidFieldError("occurred_at", "needs its UTC offset, e.g. 2030-01-10T10:00:00+09:00")
+        found = [*problems(self.actor, ("actor",)), *problems(self.occurred_at, ("occurred_at",)),
+                 *problems(self.idempotency_key, ("idempotency_key",), KEY_LIMIT)]
+        if not found:
+            return None
+        return InvalidFieldError(".".join(map(str, found[0]["loc"])), message(found[0]))
 
 
 @dataclass
@@ -143,14 +174,15 @@ class Customers(Application[UUID]):
 
     def _execute_batch(self, envelopes: Sequence[Envelope], dry_run: bool = False) -> list[Result]:
         results: list[Result | None] = [None] * len(envelopes)
-        earlier = self.event_recorder.command_results([e.idempotency_key for e in envelopes if e.idempotency_key])
+        keys = [e.scoped_key for e in envelopes]
+        earlier = self.event_recorder.command_results([k for k in keys if k])
         customers: dict[UUID, Customer | None] = dict.fromkeys(  # replayed answers need no customer
-            {e.customer_id for e in envelopes if e.customer_id is not None and e.idempotency_key not in earlier})
+            {e.customer_id for e, k in zip(envelopes, keys) if e.customer_id is not None and k not in earlier})
         customers.update(self.load_many(list(customers)))
         first_with_key: dict[str, int] = {}
         answers: list[tuple[str, UUID, str, Jsonb]] = []
         for i, envelope in enumerate(envelopes):
-            key = envelope.idempotency_key
+            key = keys[i]
             if key in earlier or key in first_with_key:
                 continue  # answered below, from the first answer
             if key:
@@ -170,12 +202,14 @@ class Customers(Application[UUID]):
         fresh = {k: (envelopes[i].request_hash(), results[i]) for k, i in first_with_key.items()}
         for i, envelope in enumerate(envelopes):
             if results[i] is None:
-                results[i] = _replay(envelope, *(earlier.get(envelope.idempotency_key) or fresh[envelope.idempotency_key]))
+                results[i] = _replay(envelope, *(earlier.get(keys[i]) or fresh[keys[i]]))
         return results  # type: ignore[return-value]
 
     def _apply(self, envelope: Envelope, customers: dict[UUID, Customer | None]) -> Result:
         ctx = CommandContext(self.process, envelope.actor, envelope.occurred_at, envelope.idempotency_key)
         try:
+            if (unfit := envelope.unfit()) is not None:
+                raise unfit
             if isinstance(envelope.command, RegisterCustomer):
                 customer_id = envelope.customer_id or uuid4()
                 if self._load(customer_id, customers, must_exist=False) is not None:
@@ -211,7 +245,8 @@ def _replay(envelope: Envelope, request_hash: str, answer: Any) -> Result:
     """The first answer given under this idempotency key, or an error if the request differs."""
     if request_hash != envelope.request_hash():
         return IdempotencyKeyReusedError(
-            f"idempotency key '{envelope.idempotency_key}' was used before for a different request")
+            f"idempotency key '{envelope.idempotency_key}' was used before for a different request (another "
+            "command, customer, body, actor or occurred_at)")
     if isinstance(answer, DomainError):
         return answer
     if isinstance(answer, Outcome):

@@ -1,8 +1,9 @@
 """Commands: what a client may ask of a customer's stream, and which aggregate method answers.
 
-The same command models serve the HTTP API and (later) the Kafka ingest consumer,
-so both go through one code path for rules. Payloads reuse the event catalogue's
-detail models, so a field is defined once.
+The same command models serve the HTTP API, the Kafka ingest consumer and the importer,
+so all three go through one code path for rules. Payloads reuse the event catalogue's
+detail models, so a field is defined once. Every command is checked at the door by
+``shared.events.limits.refuse_unfit`` (text fit to store, lengths, list sizes, dates).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.domain.customer import CommandContext, Customer
 from shared.events.base import Frozen
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
 from shared.events.deal import DealDetails, ImportedStage, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
+from shared.events.limits import refuse_unfit
 from shared.events.sales_activity import (
     ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
     MeetingOutcome, MeetingPlan, ProposalDetails, QuoteDetails, RevisionRequest, RevisionResult,
@@ -27,6 +29,11 @@ from shared.events.support import OnboardingProgress, SatisfactionDetails, Ticke
 
 class Command(Frozen):
     name: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _fit_to_keep(self) -> Command:
+        refuse_unfit(self)
+        return self
 
 
 class DealCommand(Command):
@@ -101,7 +108,7 @@ class ResolveTicket(Command):
 
 
 class StageChange(Frozen):
-    to_stage: str = Field(min_length=1, examples=["hearing_done"])
+    to_stage: str = Field(min_length=1, max_length=100, examples=["hearing_done"])
     note: str = Field(default="", max_length=4000)
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.command.body_limit import BodyLimit
 from services.command.errors import install_error_handlers
 from services.security import install_auth_handlers
 from shared.auth import TokenStore
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
 
     app = FastAPI(title="customer-timeline command API", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
     install_auth_handlers(app)
     for module in (customer_routes, deals, sales_activity, tickets):

@@ -36,9 +36,11 @@ async def sender(
     principal: PrincipalDep,
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", min_length=1, max_length=200,
-        description="a retry with the same key appends nothing and returns the first answer")] = None,
+        description="a retry with the same key appends nothing and returns the first answer; keys belong to "
+                    "the token's user, so another user's key never replays this user's answer")] = None,
     if_match: Annotated[str | None, Header(
-        alias="If-Match", description="expected stream version, e.g. \"7\"; stale gives 409")] = None,
+        alias="If-Match", max_length=40,
+        description="expected stream version, e.g. \"7\"; stale gives 409")] = None,
 ) -> Send:
     writer: BatchingWriter = request.app.state.writer
 

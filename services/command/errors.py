@@ -14,6 +14,8 @@ from shared.domain.errors import (
     TransitionRefusedError, VersionConflictError, WriteContentionError,
 )
 
+LISTED_PROBLEMS = 20  # an invalid request's answer names this many of its problems, and counts them all
+
 STATUS: dict[type[DomainError], int] = {
     NotFoundError: 404,
     InvalidFieldError: 422,
@@ -31,7 +33,9 @@ ERROR_RESPONSES = {
     404: {"model": ErrorBody, "description": "unknown customer, deal or other referenced item"},
     409: {"model": ErrorBody, "description": "stale expected version, unmet transition criteria, or a state "
                                              "the command does not fit"},
-    422: {"model": ErrorBody, "description": "invalid field (named), or an idempotency key reused"},
+    413: {"model": ErrorBody, "description": "a body larger than the server's MAX_REQUEST_BYTES (`body_too_large`)"},
+    422: {"model": ErrorBody, "description": "invalid fields (the first 20 named, `count` of them all), or an "
+                                             "idempotency key reused"},
 }
 
 
@@ -57,9 +61,13 @@ def _field(loc: tuple) -> str:
 
 
 async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-    fields = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
+    """The first LISTED_PROBLEMS problems and how many there are: a body with 300,000 unknown keys gets a short answer."""
+    problems = error.errors()
+    fields = [{"field": _field(e["loc"]), "message": e["msg"]} for e in problems[:LISTED_PROBLEMS]]
     message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    return JSONResponse({"code": "invalid_request", "message": message, "fields": fields,
+    if len(problems) > LISTED_PROBLEMS:
+        message += f"; and {len(problems) - LISTED_PROBLEMS} more"
+    return JSONResponse({"code": "invalid_request", "message": message, "fields": fields, "count": len(problems),
                          "field": fields[0]["field"] if fields else None}, status_code=422)
 
 

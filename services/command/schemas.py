@@ -2,17 +2,19 @@
 
 A request body is the event catalogue's detail model plus two optional fields every
 command takes: ``occurred_at`` and ``expected_version``. Who acts comes from the token.
+Each body is checked like every other command (``shared.events.limits``), so a refusal is
+a 422 naming the field.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import AwareDatetime, BaseModel, Field, create_model, model_validator
 
 from shared.commands import DealImport, StageChange
+from shared.events.limits import refuse_unfit
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
 from shared.events.deal import DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
 from shared.events.sales_activity import (
@@ -26,11 +28,18 @@ from shared.events.support import OnboardingProgress, SatisfactionDetails, Ticke
 class CommandOptions(BaseModel):
     details_model: ClassVar[type[BaseModel]]
 
-    occurred_at: datetime | None = Field(
-        default=None, description="when it happened (defaults to when it is recorded)",
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="when it happened (defaults to when it is recorded), with its UTC offset, "
+                                  "from 1900-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z",
         examples=["2026-11-20T15:30:00+09:00"])
     expected_version: int | None = Field(
-        default=None, ge=0, le=2**62, description="refuse (409) unless the stream is at this version; same as If-Match")
+        default=None, ge=0, le=2**62, strict=True,
+        description="refuse (409) unless the stream is at this version; same as If-Match")
+
+    @model_validator(mode="after")
+    def _fit_to_keep(self) -> CommandOptions:
+        refuse_unfit(self)
+        return self
 
     def details(self) -> Any:
         model = self.details_model
@@ -111,7 +120,8 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     allowed: list[str] | None = None
-    fields: list[FieldErrorBody] | None = None
+    fields: list[FieldErrorBody] | None = Field(default=None, description="the first 20 problems of an invalid request")
+    count: int | None = Field(default=None, description="how many problems the invalid request has in all")
     unmet_criteria: list[UnmetCriterionBody] | None = None
     from_phase: str | None = None
     to_phase: str | None = None

@@ -11,7 +11,9 @@ Cells are tidied before validation, never guessed at: codes are NFKC-normalised 
 dates may be written ``2025/03/31``, ``2025-03-31`` or ``2025年3月31日`` (Excel dates are used
 as they are); times without an offset are in the mapping's timezone; yes/no cells accept
 ○ / はい / true / 1 and × / いいえ / false / 0. Anything else goes to the model as written, so
-the refusal is the model's own (``amount (金額): Input should be a valid integer ...``).
+the refusal is the model's own (``amount (金額): Input should be a valid integer ...``), with the
+same limits as an API call (``shared.events.limits``: no control characters, maximum lengths,
+dates from 1900 up to 2100); a code holds at most 100 characters.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from services.importer.mapping import Mapping
 from shared.application import Envelope
 from shared.commands import AddContact, Command, ImportDeal, RegisterCustomer
 from shared.events import Actor
+from shared.events.limits import Limit, message, problems
 from shared.process import ProcessDefinition
 
 TRUE = {"1", "true", "yes", "y", "はい", "○", "◯", "〇", "●", "✓", "✔", "有", "あり", "済"}
@@ -36,6 +39,9 @@ FALSE = {"0", "false", "no", "n", "いいえ", "×", "✕", "無", "なし", "-"
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
                    r"(?:[\sT]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _INT = re.compile(r"^-?\d+(?:\.0*)?$")
+CODE_LIMIT = Limit(max_length=100)  # codes become ids and idempotency keys
+IMPORT_SCOPE = "import"  # whose keys: the importer's, whoever runs it (a re-run by anyone appends nothing)
+LISTED_PROBLEMS = 20  # a refused row names this many of its problems
 
 
 class RowError(ValueError):
@@ -104,12 +110,14 @@ class RowMapper:
         occurred_at = self._value("occurred_at", cells)
         if occurred_at is not None and not isinstance(occurred_at, datetime):
             return Prepared(number, key, code, error=f"{self.label('occurred_at')}: not a date or time: {occurred_at!r}")
+        if found := problems(occurred_at):
+            return Prepared(number, key, code, error=f"{self.label('occurred_at')}: {message(found[0])}")
         try:
             model = command.model_validate(data)
         except ValidationError as error:
             return Prepared(number, key, code, error=self._explain(error))
         envelope = Envelope(command=model, customer_id=customer_id_for(code), actor=self.actor,
-                            occurred_at=occurred_at, idempotency_key=key)
+                            occurred_at=occurred_at, idempotency_key=key, idempotency_scope=IMPORT_SCOPE)
         return Prepared(number, key, code, envelope=envelope)
 
     # --- cells -------------------------------------------------------------------
@@ -132,7 +140,10 @@ class RowMapper:
         value = self._raw(field, cells)
         if value is None:
             raise RowError(f"{self.label(field)}: missing; every row needs one")
-        return _nfkc(_text(value))
+        code = _nfkc(_text(value))
+        if found := problems(code, (), CODE_LIMIT):
+            raise RowError(f"{self.label(field)}: {message(found[0])}")
+        return code
 
     def _values(self, cells: dict[str, Any], *fields: str) -> dict[str, Any]:
         """The given fields that have a value (absent ones are left to the model's defaults)."""
@@ -154,14 +165,16 @@ class RowMapper:
         return _text(value)
 
     def _explain(self, error: ValidationError) -> str:
-        problems = []
-        for e in error.errors():
+        reasons = []
+        for e in error.errors()[:LISTED_PROBLEMS]:
             names = [part for part in e["loc"] if isinstance(part, str) and part in self.mapping.fields]
             field = names[-1] if names else ".".join(str(p) for p in e["loc"] if p not in ("details", "deal", "imported"))
             got = f" (got {e['input']!r})" if e["type"] != "missing" and isinstance(e["input"], str) \
                 and e["input"] not in e["msg"] else ""
-            problems.append(f"{self.label(field)}: {e['msg']}{got}")
-        return "; ".join(problems)
+            reasons.append(f"{self.label(field)}: {e['msg']}{got}")
+        if error.error_count() > LISTED_PROBLEMS:
+            reasons.append(f"and {error.error_count() - LISTED_PROBLEMS} more")
+        return "; ".join(reasons)
 
 
 def _nfkc(text: str) -> str:

@@ -8,28 +8,35 @@ A message (UTF-8 JSON) is a command as the HTTP API takes it, plus its envelope:
      "deal_id": "…",                     # and other ids the command names
      "details": {"channel": "phone", …}}
 
-Not JSON, an unknown command or no idempotency key: the message is poison (dead-letter
-topic). Anything else is answered on the results topic, keyed by its idempotency key:
-accepted (with the stream version) or rejected (invalid field, unmet criteria, stale
-version …), through the same command models and domain rules as the HTTP API.
+Not JSON (orjson also refuses lone surrogates), an unknown command or no idempotency key:
+the message is poison (dead-letter topic). Anything else is answered on the results topic,
+keyed by its idempotency key: accepted (with the stream version) or rejected (invalid field,
+unmet criteria, stale version …), through the same command models, limits
+(``shared.events.limits``) and domain rules as the HTTP API. An invalid message's rejection
+names the first 20 problems and counts them all.
+
+The idempotency key belongs to the message's actor (its ``user``): another app or user
+sending the same key gets an answer of its own; the same user sending it again with another
+body or ``occurred_at`` is rejected with ``idempotency_key_reused``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 
 from shared.application import Envelope, Outcome, Result
 from shared.commands import COMMAND_TYPES
 from shared.domain.errors import DomainError
 from shared.events import Actor
+from shared.events.limits import refuse_unfit
 
 ENVELOPE_FIELDS = {"command", "idempotency_key", "customer_id", "actor", "occurred_at", "expected_version"}
+LISTED_PROBLEMS = 20  # a rejection names this many problems of an invalid message, and counts them all
 
 
 class PoisonMessageError(ValueError):
@@ -37,11 +44,16 @@ class PoisonMessageError(ValueError):
 
 
 class EnvelopeFields(BaseModel):
-    idempotency_key: str
+    idempotency_key: str = Field(min_length=1, max_length=200)
     customer_id: UUID | None = None
     actor: Actor
-    occurred_at: datetime | None = None
-    expected_version: int | None = None
+    occurred_at: AwareDatetime | None = None
+    expected_version: int | None = Field(default=None, ge=0, le=2**62, strict=True)
+
+    @model_validator(mode="after")
+    def _fit_to_keep(self) -> EnvelopeFields:
+        refuse_unfit(self)
+        return self
 
 
 @dataclass(frozen=True)
@@ -73,11 +85,7 @@ def decode(value: bytes | None) -> Envelope | Rejected:
                             occurred_at=fields.occurred_at,
                             idempotency_key=key, expected_version=fields.expected_version)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        return Rejected(key, name, {"code": "invalid_field", "field": field,
-                                    "message": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                                         for e in error.errors())})
+        return Rejected(key, name, _invalid(error))
     if envelope.customer_id is None and name != "register_customer":
         return Rejected(key, name, {"code": "invalid_field", "field": "customer_id",
                                     "message": "customer_id: required for this command"})
@@ -100,6 +108,16 @@ def rejection_message(rejected: Rejected) -> tuple[bytes, bytes]:
     value = {"idempotency_key": rejected.idempotency_key, "command": rejected.command, "status": "rejected",
              "error": rejected.error}
     return rejected.idempotency_key.encode(), orjson.dumps(value)
+
+
+def _invalid(error: ValidationError) -> dict[str, Any]:
+    problems = error.errors(include_url=False, include_input=False)
+    fields = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in problems[:LISTED_PROBLEMS]]
+    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    if len(problems) > LISTED_PROBLEMS:
+        message += f"; and {len(problems) - LISTED_PROBLEMS} more"
+    return {"code": "invalid_field", "field": fields[0]["field"], "message": message, "fields": fields,
+            "count": len(problems)}
 
 
 def _error(error: DomainError) -> dict[str, Any]:

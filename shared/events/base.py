@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from shared.events.limits import Limit
 
 Department = Literal["sales", "cs", "support", "tech"]
 
@@ -29,17 +31,17 @@ class Frozen(BaseModel):
 class Actor(Frozen):
     """Who did it: the user, their team, department and site."""
 
-    user: str = Field(min_length=1, examples=["tanaka"])
-    team: str | None = Field(default=None, examples=["本社営業1課"])
+    user: Annotated[str, Limit(max_length=100)] = Field(min_length=1, examples=["tanaka"])
+    team: Annotated[str | None, Limit(max_length=100)] = Field(default=None, examples=["本社営業1課"])
     department: Department = Field(examples=["sales"])
-    site: str | None = Field(default=None, examples=["東京本社"])
+    site: Annotated[str | None, Limit(max_length=100)] = Field(default=None, examples=["東京本社"])
 
 
 class Selection(Frozen):
     """A select field's chosen option id plus a free-text note for nuance."""
 
-    choice: str = Field(min_length=1, examples=["considering"])
-    note: str = Field(default="", examples=["価格よりも導入支援を重視"])
+    choice: Annotated[str, Limit(max_length=100)] = Field(min_length=1, examples=["considering"])
+    note: Annotated[str, Limit(max_length=4000)] = Field(default="", examples=["価格よりも導入支援を重視"])
 
 
 def canonical_json(data: Any) -> bytes:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import EmailStr, Field
 
 from shared.company_key import company_key
 from shared.events.base import CustomerEvent, Frozen, Selection
+from shared.events.limits import Limit
 
 Channel = Literal["email", "phone", "visit", "online_meeting", "web_form", "event", "chat", "letter", "other"]
 LeadSource = Literal["trade_show", "web", "referral", "outbound", "partner", "seminar", "other"]
@@ -19,7 +20,7 @@ class CompanyProfile(Frozen):
     industry: str | None = Field(default=None, max_length=100, examples=["製造業"])
     address: str | None = Field(default=None, max_length=300, examples=["東京都千代田区丸の内1-1-1"])
     website: str | None = Field(default=None, max_length=300, examples=["https://abc.example.jp"])
-    employee_count: int | None = Field(default=None, ge=0, le=10_000_000, examples=[850])
+    employee_count: int | None = Field(default=None, ge=0, le=10_000_000, strict=True, examples=[850])
 
 
 class CustomerRegistered(CustomerEvent, CompanyProfile):
@@ -36,9 +37,10 @@ class CustomerRegistered(CustomerEvent, CompanyProfile):
 class ContactDetails(Frozen):
     name: str = Field(min_length=1, max_length=100, examples=["佐藤 花子"])
     title: str | None = Field(default=None, max_length=100, examples=["情報システム部 部長"])
-    email: EmailStr | None = Field(default=None, examples=["hanako.sato@abc.example.jp"])
+    email: Annotated[EmailStr | None, Limit(max_length=254)] = Field(default=None,
+                                                                     examples=["hanako.sato@abc.example.jp"])
     phone: str | None = Field(default=None, max_length=40, examples=["03-1234-5678"])
-    is_decision_maker: bool = False
+    is_decision_maker: bool = Field(default=False, strict=True)
 
 
 class ContactAdded(CustomerEvent, ContactDetails):
@@ -52,7 +54,8 @@ class TouchpointDetails(Frozen):
     summary: str = Field(min_length=1, max_length=4000, examples=["初回架電。業務効率化に関心あり"])
     contact_id: UUID | None = None
     reaction: Selection | None = Field(default=None, description="initial_reaction option")
-    topics_of_interest: tuple[str, ...] = Field(default=(), examples=[["営業管理", "案件の見える化"]])
+    topics_of_interest: Annotated[tuple[str, ...], Limit(max_items=20, max_length=100)] = Field(
+        default=(), examples=[["営業管理", "案件の見える化"]])
 
 
 class TouchpointRecorded(CustomerEvent, TouchpointDetails):

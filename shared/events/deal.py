@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
 from shared.events.base import MAX_YEN, CustomerEvent, Frozen, Selection
+from shared.events.limits import Limit
 
 
 class DealEvent(CustomerEvent):
@@ -19,7 +21,7 @@ class DealDetails(Frozen):
     owner: str = Field(min_length=1, max_length=100, examples=["tanaka"])
     team: str | None = Field(default=None, max_length=100, examples=["本社営業1課"])
     site: str | None = Field(default=None, max_length=100, examples=["東京本社"])
-    amount: int | None = Field(default=None, ge=0, le=MAX_YEN, description="expected amount in JPY",
+    amount: int | None = Field(default=None, ge=0, le=MAX_YEN, strict=True, description="expected amount in JPY",
                                examples=[4_800_000])
     expected_close: date | None = Field(default=None, examples=["2027-03-31"])
 
@@ -32,7 +34,7 @@ class DealOpened(DealEvent, DealDetails):
 class ImportedStage(Frozen):
     """Where an existing deal stood when it was brought in from another system."""
 
-    stage: str = Field(min_length=1, examples=["negotiating_terms"])
+    stage: str = Field(min_length=1, max_length=100, examples=["negotiating_terms"])
     stage_entered_at: datetime | None = Field(default=None, description="when it entered that stage, if known")
     source: str = Field(default="import", max_length=200, examples=["顧客台帳.xlsx"])
 
@@ -61,7 +63,8 @@ class StageChanged(DealEvent):
 
 
 class WinDetails(Frozen):
-    win_reasons: tuple[Selection, ...] = Field(min_length=1, description="win_reason options")
+    win_reasons: Annotated[tuple[Selection, ...], Limit(max_items=20)] = Field(min_length=1,
+                                                                               description="win_reason options")
     note: str = Field(default="", max_length=4000)
 
 

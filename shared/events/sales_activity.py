@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
 
 from shared.events.base import MAX_YEN, Frozen, Selection
 from shared.events.deal import DealEvent
+from shared.events.limits import Limit
 
 BantLevel = Literal["unknown", "partial", "confirmed"]
 
@@ -48,8 +49,8 @@ class MeetingPlan(Frozen):
     location: str = Field(default="", max_length=300)
     purpose: str = Field(min_length=1, max_length=1000, examples=["課題ヒアリングとデモ"])
     agenda: str = Field(default="", max_length=4000)
-    attendees_ours: tuple[str, ...] = ()
-    attendees_theirs: tuple[str, ...] = ()
+    attendees_ours: Annotated[tuple[str, ...], Limit(max_items=50, max_length=100)] = ()
+    attendees_theirs: Annotated[tuple[str, ...], Limit(max_items=50, max_length=100)] = ()
 
 
 class MeetingScheduled(DealEvent, MeetingPlan):
@@ -75,7 +76,7 @@ class ProposalSent(DealEvent, ProposalDetails):
 
 
 class QuoteDetails(Frozen):
-    amount: int = Field(ge=0, le=MAX_YEN, description="JPY", examples=[4_800_000])
+    amount: int = Field(ge=0, le=MAX_YEN, strict=True, description="JPY", examples=[4_800_000])
     valid_until: date | None = None
     note: str = Field(default="", max_length=4000)
 
@@ -115,7 +116,7 @@ class RevisionDone(DealEvent, RevisionResult):
 class ApprovalDetails(Frozen):
     status: Selection = Field(description="approval_status option (稟議)")
     stuck_at: str = Field(default="", max_length=1000, examples=["経理部長の確認待ち"])
-    people_involved: tuple[str, ...] = ()
+    people_involved: Annotated[tuple[str, ...], Limit(max_items=50, max_length=100)] = ()
 
 
 class ApprovalStatusUpdated(DealEvent, ApprovalDetails):
@@ -123,8 +124,9 @@ class ApprovalStatusUpdated(DealEvent, ApprovalDetails):
 
 
 class ContractTermsDetails(Frozen):
-    open_points: tuple[Literal["amount", "delivery", "payment_terms", "scope", "other"], ...] = ()
-    agreed: bool = Field(default=False, description="both sides agree on every term")
+    open_points: Annotated[tuple[Literal["amount", "delivery", "payment_terms", "scope", "other"], ...],
+                           Limit(max_items=5)] = ()
+    agreed: bool = Field(default=False, strict=True, description="both sides agree on every term")
     blockers: str = Field(default="", max_length=4000)
     note: str = Field(default="", max_length=4000)
 
@@ -134,7 +136,7 @@ class ContractTermsUpdated(DealEvent, ContractTermsDetails):
 
 
 class ContractDetails(Frozen):
-    price: int = Field(ge=0, le=MAX_YEN, description="JPY", examples=[4_560_000])
+    price: int = Field(ge=0, le=MAX_YEN, strict=True, description="JPY", examples=[4_560_000])
     scope: str = Field(min_length=1, max_length=4000)
     term_start: date | None = None
     term_end: date | None = None

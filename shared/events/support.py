@@ -12,9 +12,9 @@ from shared.events.base import CustomerEvent, Frozen
 
 class OnboardingProgress(Frozen):
     deal_id: UUID | None = None
-    progress_percent: int = Field(ge=0, le=100, examples=[40])
+    progress_percent: int = Field(ge=0, le=100, strict=True, examples=[40])
     status: str = Field(default="", max_length=200, examples=["初期設定完了"])
-    support_contacts_communicated: bool = False
+    support_contacts_communicated: bool = Field(default=False, strict=True)
     note: str = Field(default="", max_length=4000)
 
 
@@ -24,7 +24,7 @@ class OnboardingProgressRecorded(CustomerEvent, OnboardingProgress):
 
 class SatisfactionDetails(Frozen):
     deal_id: UUID | None = None
-    score: int = Field(ge=1, le=5, examples=[4])
+    score: int = Field(ge=1, le=5, strict=True, examples=[4])
     method: Literal["survey", "interview", "other"] = "survey"
     comment: str = Field(default="", max_length=4000)
 
