@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -60,21 +60,55 @@ def bootstrap_servers(settings: Settings) -> str:
     return settings.kafka_bootstrap_servers or start_local_broker(settings.local_broker_port)
 
 
-def ensure_topics(bootstrap: str, topics: dict[str, int]) -> None:
-    """Create the topics that are missing, with the given partition counts."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="customer-timeline-admin")
+# A client made while the broker is away fails after this long (the library waits 30 s); the caller retries.
+BOOTSTRAP_TIMEOUT_MS = 5_000
+
+
+def admin_client(bootstrap: str) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="customer-timeline-admin",
+                            request_timeout_ms=10_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+
+
+def ensure_topics(bootstrap: str, topics: dict[str, int],
+                  configs: dict[str, dict[str, str]] | None = None) -> set[str]:
+    """Create the topics that are missing, with the given partition counts (and configs); return their names."""
+    admin = admin_client(bootstrap)
     try:
-        missing = [NewTopic(name, partitions, 1) for name, partitions in topics.items()
-                   if name not in set(admin.list_topics())]
+        existing = set(admin.list_topics())
+        missing = [NewTopic(name, partitions, 1, topic_configs=(configs or {}).get(name, {}))
+                   for name, partitions in topics.items() if name not in existing]
         if missing:
             try:
                 admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another process created it meanwhile
+        return {topic.name for topic in missing}
     finally:
         admin.close()
 
 
-def ensure_event_topics(settings: Settings, bootstrap: str) -> None:
-    ensure_topics(bootstrap, {settings.events_topic: settings.events_topic_partitions,
-                              settings.dead_letter_topic: 1})
+def ensure_event_topics(settings: Settings, bootstrap: str) -> set[str]:
+    """The events topic (accepting messages up to kafka_max_message_bytes) and its dead-letter topic."""
+    return ensure_topics(bootstrap, {settings.events_topic: settings.events_topic_partitions,
+                                     settings.dead_letter_topic: 1},
+                         {settings.events_topic: {"max.message.bytes": str(settings.kafka_max_message_bytes)}})
+
+
+def topic_id(bootstrap: str, topic: str) -> str | None:
+    """The topic's id (a new one each time a topic of that name is made), or None if it does not exist."""
+    admin = admin_client(bootstrap)
+    try:
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    found = [t for t in described if t["name"] == topic and t["error_code"] == 0]
+    return str(found[0]["topic_id"]) if found and found[0].get("topic_id") else None
+
+
+def make_producer(bootstrap: str, settings: Settings, client_id: str, **config: object) -> KafkaProducer:
+    """An idempotent producer (acks=all) that sends messages up to kafka_max_message_bytes and gives up on a
+    send within seconds (then the caller replaces it) rather than the library's two minutes."""
+    return KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all", enable_idempotence=True,
+                         max_request_size=settings.kafka_max_message_bytes, allow_auto_create_topics=False,
+                         request_timeout_ms=5_000, delivery_timeout_ms=15_000, max_block_ms=10_000,
+                         reconnect_backoff_max_ms=1_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, **config)

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-
 from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
 
 from shared.settings import Settings
 
@@ -43,10 +43,34 @@ def eventsourcing_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(params.get("password", "")),
         "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
         "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_PRE_PING": "y",  # a pooled connection that died with a database restart is replaced, not used
+        "POSTGRES_CONNECT_TIMEOUT": "5",  # also how long a request waits for a pooled connection (then 503)
         "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(settings.postgres_idle_in_transaction_timeout),
         "CREATE_TABLE": "y",
     }
+
+
+class CheckBeforeUse:
+    """A pool's ``check``: test each connection before handing it out; when one turns out dead (the database
+    restarted), test every idle one at once. psycopg_pool alone would try the dead connections one by one,
+    pausing 1, 2, 4, 8 ... s between them, so the first request after a restart would wait for 30 s."""
+
+    def __init__(self, pool: ConnectionPool | None = None) -> None:
+        self.pool = pool
+
+    def __call__(self, conn: psycopg.Connection) -> None:
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            if self.pool is not None:
+                self.pool.check()  # drops every dead idle connection and starts replacing it
+            raise
+
+
+def check_before_use(pool: ConnectionPool) -> None:
+    """Give a pool made elsewhere (eventsourcing's) the check above."""
+    pool._check = CheckBeforeUse(pool)  # noqa: SLF001 - psycopg_pool takes `check` only in its constructor
 
 
 SCHEMA_LOCK = 7_265_353  # advisory lock key: one process at a time creates tables

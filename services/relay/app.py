@@ -1,22 +1,24 @@
-"""Composition root of the relay: settings -> event store + broker -> Relay."""
+"""Composition root of the relay: settings -> event store + broker -> Relay.
+
+Nothing here talks to the broker: the relay makes its topics and producer when it
+starts publishing, and again after every outage.
+"""
 
 from __future__ import annotations
 
-from kafka import KafkaProducer
-
-from services.relay.relay import Relay, RelayPositions
+from services.relay.positions import RelayPositions
+from services.relay.relay import Relay
+from services.relay.topic import EventsTopic
 from shared.bootstrap import build_customers
-from shared.broker import bootstrap_servers, ensure_event_topics
+from shared.broker import bootstrap_servers
 from shared.database import database_url
+from shared.metrics import Metrics
 from shared.settings import Settings
 
 
-def build_relay(settings: Settings) -> Relay:
+def build_relay(settings: Settings, metrics: Metrics | None = None) -> Relay:
     url = database_url(settings)
     customers = build_customers(settings.model_copy(update={"database_url": url}))
-    bootstrap = bootstrap_servers(settings)
-    ensure_event_topics(settings, bootstrap)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                             client_id="customer-timeline-relay")
-    return Relay(customers, producer, settings.events_topic, RelayPositions(url, settings.events_topic),
-                 settings.relay_batch_size)
+    return Relay(customers, EventsTopic(settings, bootstrap_servers(settings)),
+                 RelayPositions(url, settings.events_topic), settings.relay_batch_size, metrics,
+                 settings.retry_cap_seconds)
