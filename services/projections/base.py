@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import ClassVar
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from services.projections import dead_letters
 from services.projections.dead_letters import DeadLetter
 from shared.database import SCHEMA_LOCK
 from shared.events import CustomerEvent
+from shared.events.limits import EARLIEST, LATEST
 from shared.process import ProcessDefinition
 from shared.resilience import TRANSIENT
 from shared.wire import Delivered
@@ -180,6 +182,9 @@ class Projection:
                 fresh[customer_id] = [delivered[v].event for v in versions]
             positions[customer_id] = max(d.position for d in delivered.values())
         if fresh:
+            for events in fresh.values():
+                for event in events:
+                    _refuse_unreadable_moments(event)
             self.write(curs, fresh)
             curs.executemany(SQL("UPDATE {0} SET version = %s, position = GREATEST(position, %s) "
                                  "WHERE customer_id = %s").format(self.table(self.versions_table)),
@@ -196,6 +201,17 @@ class Projection:
         curs.execute(SQL("SELECT customer_id, version, parked_version FROM {0} WHERE customer_id = ANY(%s) "
                          "ORDER BY customer_id FOR UPDATE").format(table), (customer_ids,))
         return {row[0]: (row[1], row[2]) for row in curs.fetchall()}
+
+
+class MomentOutOfWindowError(ValueError):
+    """A stored event's date or time outside the window the door admits (old data): read models hold none,
+    since every reader of such a row would fail (year 1 with an offset is before year 1 in UTC)."""
+
+
+def _refuse_unreadable_moments(event: CustomerEvent) -> None:
+    for name, value in event.__dict__.items():
+        if isinstance(value, date) and not EARLIEST.year - 1 <= value.year <= LATEST.year:  # a year of slack
+            raise MomentOutOfWindowError(f"{name} {value.isoformat()} is outside [{EARLIEST.date()}, {LATEST.date()})")
 
 
 def _by_customer(deliveries: Sequence[Delivered]) -> dict[UUID, list[Delivered]]:

@@ -195,3 +195,32 @@ def test_retry_applies_what_was_held_once_the_cause_is_gone(isolated, actor) -> 
     seen = status(settings)["timeline"]
     assert (seen.parked_customers, seen.applied_events, seen.lag_events) == (0, good + 2, 0)
     customers.close()
+
+
+def test_a_stored_event_from_year_one_is_parked_and_the_pipeline_still_answers(isolated, actor) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.timeline_api.app import create_app
+    from tests.support import auth
+
+    settings = isolated()
+    customers = build_customers(settings)
+    good = write_history(customers, actor, n_customers=3, touches=1)
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        template = db.execute("SELECT originator_id FROM customers_events LIMIT 1").fetchone()[0]
+        rows = stored_events(db, template)
+        ancient = uuid.uuid4()
+        store_raw(db, ancient, 1, rows[0][2], {**orjson.loads(rows[0][3]), "occurred_at": "0001-01-01T00:00:00+09:00"})
+        opened = next(r for r in rows if r[2].endswith(":DealOpened"))
+        store_raw(db, ancient, 2, opened[2], {**orjson.loads(opened[3]), "deal_id": str(uuid.uuid4())})
+    with running(settings, ("pipeline",)) as workers:
+        eventually(lambda: workers["pipeline"].applied == good and workers["pipeline"].dead_lettered == 1, timeout=60)
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        assert "outside [1900-01-01, 2100-01-01)" in db.execute("SELECT reason FROM pipeline_dead_letters").fetchone()[0]
+    with TestClient(create_app(settings, customers)) as client:
+        headers = auth(client, role="manager")
+        for path in ("/pipeline", "/pipeline/stagnation", "/pipeline/summary"):
+            response = client.get(path, headers=headers)
+            assert response.status_code == 200, (path, response.text)
+        assert len(client.get("/pipeline", headers=headers).json()["deals"]) == 3
+    customers.close()
