@@ -169,7 +169,8 @@ class RowMapper:
         for e in error.errors()[:LISTED_PROBLEMS]:
             names = [part for part in e["loc"] if isinstance(part, str) and part in self.mapping.fields]
             field = names[-1] if names else ".".join(str(p) for p in e["loc"] if p not in ("details", "deal", "imported"))
-            got = f" (got {e['input']!r})" if e["type"] != "missing" and isinstance(e["input"], str) \
+            shown = e["input"] if not isinstance(e["input"], str) or len(e["input"]) <= 80 else e["input"][:80] + "…"
+            got = f" (got {shown!r})" if e["type"] != "missing" and isinstance(e["input"], str) \
                 and e["input"] not in e["msg"] else ""
             reasons.append(f"{self.label(field)}: {e['msg']}{got}")
         if error.error_count() > LISTED_PROBLEMS:

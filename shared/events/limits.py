@@ -69,7 +69,8 @@ def problems(value: Any, loc: tuple[str | int, ...] = (), limit: Limit | None = 
 
 
 def message(problem: InitErrorDetails) -> str:
-    return problem["type"].message()  # type: ignore[union-attr]
+    kind = problem["type"]
+    return kind.message() if isinstance(kind, PydanticCustomError) else PydanticKnownError(kind, problem["ctx"]).message()
 
 
 def _check(value: Any, limit: Limit | None, loc: tuple[str | int, ...], found: list[InitErrorDetails]) -> None:
@@ -80,8 +81,8 @@ def _check(value: Any, limit: Limit | None, loc: tuple[str | int, ...], found: l
             _check(getattr(value, name), field_limit, (*loc, name), found)
     elif isinstance(value, (tuple, list)):
         if limit is not None and limit.max_items is not None and len(value) > limit.max_items:
-            found.append(_error(loc, value, PydanticKnownError("too_long", {
-                "field_type": "List", "max_length": limit.max_items, "actual_length": len(value)})))
+            found.append(_error(loc, value, "too_long", {
+                "field_type": "List", "max_length": limit.max_items, "actual_length": len(value)}))
             return  # refused as a whole: its items are not worth walking
         for i, item in enumerate(value):
             _check(item, limit, (*loc, i), found)
@@ -98,7 +99,7 @@ def _check(value: Any, limit: Limit | None, loc: tuple[str | int, ...], found: l
 
 def _text(value: str, limit: Limit | None, loc: tuple[str | int, ...], found: list[InitErrorDetails]) -> None:
     if limit is not None and limit.max_length is not None and len(value) > limit.max_length:
-        found.append(_error(loc, value, PydanticKnownError("string_too_long", {"max_length": limit.max_length})))
+        found.append(_error(loc, value, "string_too_long", {"max_length": limit.max_length}))
     if (unfit := _UNFIT.search(value)) is not None:
         character = f"U+{ord(unfit.group()):04X}"
         if "\ud800" <= unfit.group() <= "\udfff":
@@ -120,8 +121,12 @@ def _in_window(moment: datetime) -> bool:
     return EARLIEST <= moment < LATEST
 
 
-def _error(loc: tuple[str | int, ...], value: Any, error: PydanticCustomError | PydanticKnownError) -> InitErrorDetails:
-    return InitErrorDetails(type=error, loc=loc, input=value)
+def _error(loc: tuple[str | int, ...], value: Any, error: PydanticCustomError | str,
+           ctx: dict[str, Any] | None = None) -> InitErrorDetails:
+    """A custom error, or one of pydantic's own by its type (same message as pydantic's own check gives)."""
+    if ctx is None:
+        return InitErrorDetails(type=error, loc=loc, input=value)
+    return InitErrorDetails(type=error, loc=loc, input=value, ctx=ctx)
 
 
 @cache
