@@ -10,7 +10,7 @@ from services.projections.registry import PROJECTIONS
 from services.projections.store import EventSource
 from services.projections.worker import ProjectionWorker
 from shared.bootstrap import build_customers
-from shared.broker import bootstrap_servers, ensure_event_topics
+from shared.broker import bootstrap_servers, ensure_event_topics, topic_id
 from shared.database import database_url
 from shared.metrics import Metrics
 from shared.settings import Settings
@@ -23,7 +23,8 @@ def _consumer(settings: Settings, bootstrap: str, name: str) -> KafkaConsumer:
         client_id=f"projection-{name}", enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=settings.projection_batch_size, max_poll_interval_ms=settings.projection_max_poll_interval_ms,
         session_timeout_ms=settings.projection_session_timeout_ms, heartbeat_interval_ms=1000,
-        fetch_max_wait_ms=100)  # the broker answers a fetch within 100 ms: lower end-to-end lag
+        fetch_max_wait_ms=100,  # the broker answers a fetch within 100 ms: lower end-to-end lag
+        allow_auto_create_topics=False, metadata_max_age_ms=5_000)  # topics as configured, partitions seen soon
 
 
 def _producer(bootstrap: str, name: str) -> KafkaProducer:
@@ -37,5 +38,6 @@ def build_worker(settings: Settings, name: str, metrics: Metrics | None = None) 
     bootstrap = bootstrap_servers(settings)
     projection = PROJECTIONS[name](customers.process)
     return ProjectionWorker(projection, partial(_consumer, settings, bootstrap, name), partial(_producer, bootstrap, name),
-                            url, EventSource(customers), settings.dead_letter_topic, settings.projection_batch_size,
-                            metrics, settings.retry_cap_seconds)
+                            partial(topic_id, bootstrap, settings.events_topic), url, EventSource(customers),
+                            settings.dead_letter_topic, settings.projection_batch_size, metrics,
+                            settings.retry_cap_seconds)

@@ -41,15 +41,17 @@ LAG_EVERY = 5.0  # seconds between two readings of the lag behind the event stor
 
 class ProjectionWorker:
     def __init__(self, projection: Projection, connect_consumer: Callable[[], KafkaConsumer],
-                 connect_producer: Callable[[], KafkaProducer], database_url: str, source: EventSource,
-                 dead_letter_topic: str, batch_size: int, metrics: Metrics | None = None,
-                 retry_cap: float = 5.0) -> None:
+                 connect_producer: Callable[[], KafkaProducer], read_topic_id: Callable[[], str | None],
+                 database_url: str, source: EventSource, dead_letter_topic: str, batch_size: int,
+                 metrics: Metrics | None = None, retry_cap: float = 5.0) -> None:
         self.projection, self.connect_consumer, self.connect_producer = projection, connect_consumer, connect_producer
+        self.read_topic_id = read_topic_id
         self.database_url, self.source = database_url, source
         self.dead_letter_topic, self.batch_size, self.retry_cap = dead_letter_topic, batch_size, retry_cap
         self.metrics = metrics or Metrics()
         self.component = f"projection {projection.name}"
         self.consumer, self.producer = connect_consumer(), connect_producer()
+        self.topic_id, self.rewind = read_topic_id(), False
         self.conn = psycopg.connect(database_url)
         with self.conn.transaction(), self.conn.cursor() as curs:
             projection.create_tables(curs)
@@ -69,6 +71,10 @@ class ProjectionWorker:
         try:
             if self.pending is None:
                 self.pending = poll_batch(self.consumer, self.batch_size, timeout_ms)
+            if self.rewind and self.consumer.assignment():
+                self.consumer.seek_to_beginning()  # the topic was made anew: what it holds now is all new to us
+                self.rewind, self.pending = False, None
+                return 0
             if not self.pending:
                 self.pending = None
                 self._read_lag()
@@ -120,13 +126,25 @@ class ProjectionWorker:
         m.dead_letters.labels(name).inc(len(letters))
 
     def _read_lag(self) -> None:
+        """Now and then: the lag and parked customers (metrics), and whether the topic was made anew."""
         if time.monotonic() - self.lag_read_at < LAG_EVERY:
             return
         self.lag_read_at = time.monotonic()
+        self._notice_new_topic()
         with self.conn.transaction(), self.conn.cursor() as curs:
             lag, parked = self.projection.lag(curs, self.source.customers.event_recorder.events_table_name)
         self.metrics.lag.labels(self.component).set(lag)
         self.metrics.parked.labels(self.component).set(parked)
+
+    def _notice_new_topic(self) -> None:
+        """A topic deleted and made again, or a replaced broker, restarts offsets at 0: read it from the start
+        (the relay publishes everything again to a new topic; what was applied is skipped)."""
+        current = self.read_topic_id()
+        if current is not None and self.topic_id is not None and current != self.topic_id:
+            log.warning("projection %s: the events topic was made anew (broker replaced or topic recreated): "
+                        "reading it again from the start", self.projection.name)
+            self.rewind = True
+        self.topic_id = current or self.topic_id
 
     def reconnect(self) -> None:
         """After an outage: a new database connection; new Kafka clients if the broker failed them."""
@@ -141,6 +159,7 @@ class ProjectionWorker:
             self.pending = None  # not committed: the new consumer is given it again
             self.consumer, self.producer = self.connect_consumer(), self.connect_producer()
             self.kafka_broken = False
+            self._notice_new_topic()
 
     def close(self) -> None:
         self.consumer.close()
