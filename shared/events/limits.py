@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import cache
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
@@ -33,6 +34,7 @@ _NAIVE_EARLIEST, _NAIVE_LATEST = EARLIEST.replace(tzinfo=None), LATEST.replace(t
 
 # C0 controls but tab, LF and CR (browsers' textareas send CRLF), DEL, C1 controls, lone surrogates.
 _UNFIT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOTHING_TO_CHECK = frozenset({bool, int, float, UUID})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ def message(problem: InitErrorDetails) -> str:
 
 
 def _check(value: Any, limit: Limit | None, loc: tuple[str | int, ...], found: list[InitErrorDetails]) -> None:
+    if value is None or type(value) in _NOTHING_TO_CHECK:
+        return
     if isinstance(value, str):
         _text(value, limit, loc, found)
     elif isinstance(value, BaseModel):
