@@ -2,74 +2,131 @@
 
 Per poll: decode every message; append all valid commands in ONE transaction
 (``Customers.execute``; a conflict falls back to one by one inside it); publish each
-message's outcome (results topic) or the poison message (dead-letter topic); only then
-commit the Kafka offsets. A crash before the commit re-delivers the batch, and the
-idempotency keys make the second pass append nothing and answer as the first did.
+message's outcome (results topic) or the poison message (dead-letter topic); wait until
+the broker acknowledged every one of those sends; only then commit the Kafka offsets.
+
+Answers are at-least-once, keyed by idempotency key. When the database is away or a
+send fails, nothing is committed: the producer is replaced, the consumer goes back to
+the batch's first offsets (or is made again after a broker failure, resuming from the
+committed offsets), and the batch is handled again; the idempotency keys make the
+second pass append nothing and answer as the first did. Kafka transactions
+(``send_offsets_to_transaction``) would add nothing here: the append to PostgreSQL
+cannot join them, so a batch may be appended twice either way, and the idempotency keys
+already make that harmless; this scheme needs no transactional state on the broker
+(which a replaced broker loses) and no ``read_committed`` readers of the results topic.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from contextlib import suppress
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
+from services.ingest.clients import IngestClients
 from services.ingest.messages import PoisonMessageError, Rejected, decode, outcome_message, rejection_message
 from shared.application import Customers, Envelope, Result
 from shared.consuming import commit_offsets, dead_letter, poll_batch
+from shared.metrics import Metrics
+from shared.resilience import keep_running
 
 log = logging.getLogger(__name__)
 
+SEND_TIMEOUT = 30.0  # seconds to wait for the broker to acknowledge a batch's answers
+
 
 class IngestConsumer:
-    def __init__(self, customers: Customers, consumer: KafkaConsumer, producer: KafkaProducer,
-                 results_topic: str, dead_letter_topic: str, batch_size: int) -> None:
-        self.customers, self.consumer, self.producer = customers, consumer, producer
+    def __init__(self, customers: Customers, clients: IngestClients, results_topic: str, dead_letter_topic: str,
+                 batch_size: int, metrics: Metrics | None = None, retry_cap: float = 5.0) -> None:
+        self.customers, self.clients = customers, clients
         self.results_topic, self.dead_letter_topic, self.batch_size = results_topic, dead_letter_topic, batch_size
+        self.metrics, self.retry_cap = metrics, retry_cap
+        self.consumer: KafkaConsumer | None = None
+        self.producer: KafkaProducer | None = None
+        self.batch_start: dict[TopicPartition, int] = {}  # the first offset of the batch in hand, per partition
+        self.broker_failed = False
         self.accepted = self.rejected = self.dead_lettered = 0
 
     def run(self, stop: threading.Event) -> None:
+        """Consume until stopped, riding out database and broker outages."""
         log.info("ingest consuming")
-        while not stop.is_set():
-            self.step()
+        try:
+            keep_running("ingest", stop, self.step, self.recover, self.metrics, cap=self.retry_cap)
+        finally:
+            self.disconnect()
+
+    def connect(self) -> None:
+        if self.producer is None:
+            self.clients.prepare()
+            self.producer = self.clients.producer()
+        if self.consumer is None:
+            self.consumer = self.clients.consumer()
 
     def step(self, timeout_ms: int = 500) -> int:
-        """Poll once, append, answer, commit; return how many messages were handled."""
+        """Poll once, append, answer, wait for the answers' acknowledgements, commit; return how many messages."""
+        try:
+            return self._step(timeout_ms)
+        except KafkaError:
+            self.broker_failed = True
+            raise
+
+    def _step(self, timeout_ms: int) -> int:
+        self.connect()
+        assert self.consumer is not None and self.producer is not None
         messages = poll_batch(self.consumer, self.batch_size, timeout_ms)
         if not messages:
             return 0
+        started = time.perf_counter()
+        self.batch_start = {}
+        for message in messages:
+            self.batch_start.setdefault(TopicPartition(message.topic, message.partition), message.offset)
+        sends = self._answer(messages)
+        self.producer.flush(timeout=SEND_TIMEOUT)
+        for future in sends:
+            future.get(timeout=SEND_TIMEOUT)  # raises if the broker did not take an answer: nothing is committed
+        commit_offsets(self.consumer)
+        self.batch_start = {}
+        self._measure(len(messages), time.perf_counter() - started)
+        return len(messages)
+
+    def _answer(self, messages: list[Any]) -> list[Any]:
+        """Append the batch's commands and send every answer; return the sends' futures."""
+        assert self.producer is not None
+        sends: list[Any] = []
         pending: list[tuple[Any, Envelope]] = []  # (message, its command)
         for message in messages:
             try:
                 decoded = decode(message.value)
             except PoisonMessageError as error:
-                dead_letter(self.producer, self.dead_letter_topic, message, str(error))
-                self.dead_lettered += 1
+                self._dead_letter(sends, message, str(error))
                 continue
             if isinstance(decoded, Rejected):
                 key, value = rejection_message(decoded)
-                self.producer.send(self.results_topic, key=key, value=value)
+                sends.append(self.producer.send(self.results_topic, key=key, value=value))
                 self.rejected += 1
             else:
                 pending.append((message, decoded))
-        for (_, envelope), result in zip(pending, self._execute(pending), strict=True):
+        for (_, envelope), result in zip(pending, self._execute(pending, sends), strict=True):
             if result is None:
                 continue  # dead-lettered
             key, value = outcome_message(envelope, result)
-            self.producer.send(self.results_topic, key=key, value=value)
+            sends.append(self.producer.send(self.results_topic, key=key, value=value))
             if isinstance(result, Exception):
                 self.rejected += 1
             else:
                 self.accepted += 1
-        self.producer.flush()
-        commit_offsets(self.consumer)
-        return len(messages)
+        return sends
 
-    def _execute(self, pending: list[tuple[Any, Envelope]]) -> list[Result | None]:
+    def _execute(self, pending: list[tuple[Any, Envelope]], sends: list[Any]) -> list[Result | None]:
         """The batch in one transaction; if it fails for a reason no answer covers, each command alone,
         and a command that still fails goes to the dead-letter topic with the error (the loop goes on)."""
+        if not pending:
+            return []
         try:
             return self.customers.execute([envelope for _, envelope in pending])
         except (InterfaceError, OperationalError):
@@ -83,12 +140,46 @@ class IngestConsumer:
             except (InterfaceError, OperationalError):
                 raise
             except Exception as error:  # noqa: BLE001 - this command can never be appended: dead letter
-                dead_letter(self.producer, self.dead_letter_topic, message,
-                            f"failed: {type(error).__name__}: {error}")
-                self.dead_lettered += 1
+                self._dead_letter(sends, message, f"failed: {type(error).__name__}: {error}")
                 results.append(None)
         return results
 
+    def _dead_letter(self, sends: list[Any], message: Any, reason: str) -> None:
+        sends.append(dead_letter(self.producer, self.dead_letter_topic, message, reason))
+        self.dead_lettered += 1
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels("ingest").inc()
+
+    def _measure(self, handled: int, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.events.labels("ingest").inc(handled)
+            self.metrics.batches.labels("ingest").inc()
+            self.metrics.batch_seconds.labels("ingest").observe(seconds)
+
+    def recover(self) -> None:
+        """After a failure: a new producer; the consumer back at the batch's first offsets, or made again after
+        a broker failure (it then resumes from the committed offsets, which the batch never reached)."""
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with suppress(KafkaError, OSError):
+                producer.close(timeout=1)
+        if self.consumer is not None and not self.broker_failed:
+            try:
+                for partition, offset in self.batch_start.items():
+                    self.consumer.seek(partition, offset)
+            except (KafkaError, ValueError):  # the partition went to another member meanwhile
+                self.broker_failed = True
+        if self.broker_failed:
+            consumer, self.consumer = self.consumer, None
+            if consumer is not None:
+                with suppress(KafkaError, OSError):
+                    consumer.close(autocommit=False)
+        self.batch_start, self.broker_failed = {}, False
+
+    def disconnect(self) -> None:
+        self.broker_failed = True
+        self.recover()
+
     def close(self) -> None:
-        self.consumer.close()
-        self.producer.close()
+        self.disconnect()
+        self.customers.close()

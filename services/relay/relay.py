@@ -120,6 +120,10 @@ class Relay:
             with suppress(KafkaError, OSError):
                 producer.close(timeout=1)
 
+    def close(self) -> None:
+        self.disconnect()
+        self.customers.close()
+
     def run(self, stop: threading.Event, poll_interval: float = 1.0) -> None:
         """Publish until stopped, riding out database and broker outages."""
         log.info("relay publishing to %s", self.topic.name)

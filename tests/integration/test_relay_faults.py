@@ -60,6 +60,7 @@ def test_relay_publishes_every_event_after_postgres_was_away(restartable_postgre
         assert positions_on_topic(settings, every) == every
         print(f"relay caught up {time.monotonic() - back:.1f} s after PostgreSQL was back ({outage})")
         eventually(lambda: relay.position == max(every), timeout=10)
+    relay.close()
     assert relay.positions.get() == max(every)
     outage_lines = [r for r in caplog.records if "retrying with backoff" in r.getMessage()]
     assert len(outage_lines) == 1, [r.getMessage() for r in outage_lines]  # one line per outage, not per attempt
@@ -82,6 +83,7 @@ def test_relay_publishes_everything_again_to_a_replaced_broker(restartable_broke
         assert positions_on_topic(settings, every) == every  # the old ones too
         print(f"relay republished {len(every)} events {time.monotonic() - replaced:.1f} s after the broker was "
               "replaced")
+    relay.close()
     assert sum("publishing every event again from position 0" in r.getMessage() for r in caplog.records) == 1
     customers.close()
 
@@ -100,6 +102,7 @@ def test_an_oversized_event_goes_without_its_payload_and_later_events_still_flow
     relay = build_relay(settings, metrics)
     with threads_running(relay.run):
         eventually(lambda: relay.position == total, timeout=30)
+    relay.close()
     messages = {orjson.loads(m.value)["position"]: orjson.loads(m.value) for m in read_topic(
         settings.kafka_bootstrap_servers, settings.events_topic, lambda ms: len(ms) >= total)}
     assert set(messages) == set(range(1, total + 1))
