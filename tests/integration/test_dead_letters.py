@@ -224,3 +224,26 @@ def test_a_stored_event_from_year_one_is_parked_and_the_pipeline_still_answers(i
             assert response.status_code == 200, (path, response.text)
         assert len(client.get("/pipeline", headers=headers).json()["deals"]) == 3
     customers.close()
+
+
+def test_an_event_too_big_for_the_broker_is_published_without_payload_and_applied_from_the_store(isolated,
+                                                                                                   actor) -> None:
+    settings = isolated()
+    customers = build_customers(settings)
+    good = write_history(customers, actor, n_customers=2, touches=1)
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        target, head = db.execute("SELECT originator_id, max(originator_version) FROM customers_events "
+                                  "GROUP BY originator_id ORDER BY originator_id LIMIT 1").fetchone()
+        rows = stored_events(db, target)
+        touch = next(r for r in rows if r[2].endswith(":TouchpointRecorded"))
+        store_raw(db, target, head + 1, touch[2], {**orjson.loads(touch[3]),  # 2.4 MB, from before the door's limits
+                                                   "topics_of_interest": [f"関心事{i:06d}" * 10 for i in range(8_000)]})
+    with running(settings, ("timeline",)) as workers:
+        eventually(lambda: workers["timeline"].applied == good + 1, timeout=60)
+        more = write_history(customers, actor, n_customers=2, touches=1)  # and the relay goes on
+        eventually(lambda: workers["timeline"].applied == good + 1 + more, timeout=60)
+    assert workers["timeline"].dead_lettered == 0
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM timeline_entries WHERE customer_id = %s AND stream_version = %s",
+                          (target, head + 1)).fetchone()[0] == 1
+    customers.close()
