@@ -69,26 +69,29 @@ class ProjectionWorker:
     def step(self, timeout_ms: int = 500) -> int:
         """Poll once (or take the batch an outage interrupted), apply, commit; return the events applied."""
         try:
-            if self.pending is None:
-                self.pending = poll_batch(self.consumer, self.batch_size, timeout_ms)
-            if self.rewind and self.consumer.assignment():
-                self.consumer.seek_to_beginning()  # the topic was made anew: what it holds now is all new to us
-                self.rewind, self.pending = False, None
-                return 0
-            if not self.pending:
-                self.pending = None
-                self._read_lag()
-                return 0
-            started = time.perf_counter()
-            applied, letters = self._apply(self.pending)
-            self._publish(letters)
-            commit_offsets(self.consumer)
+            applied = self._step(timeout_ms)
+            self._read_lag()
         except KafkaError:
             self.kafka_broken = True
             raise
+        return applied
+
+    def _step(self, timeout_ms: int) -> int:
+        if self.pending is None:
+            self.pending = poll_batch(self.consumer, self.batch_size, timeout_ms)
+        if self.rewind and self.consumer.assignment():
+            self.consumer.seek_to_beginning()  # the topic was made anew: what it holds now is all new to us
+            self.rewind, self.pending = False, None
+            return 0
+        if not self.pending:
+            self.pending = None
+            return 0
+        started = time.perf_counter()
+        applied, letters = self._apply(self.pending)
+        self._publish(letters)
+        commit_offsets(self.consumer)
         self._count(len(self.pending), applied, letters, time.perf_counter() - started)
         self.pending = None
-        self._read_lag()
         return applied
 
     def _apply(self, messages: list[Any]) -> tuple[int, list[DeadLetter]]:
