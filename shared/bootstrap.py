@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.application import Customers
-from shared.database import check_before_use, database_url, eventsourcing_env, schema_lock
+from shared.database import database_url, eventsourcing_env, heal_after_restarts, schema_lock
 from shared.process import ProcessDefinition, load_process_definition
 from shared.settings import Settings
 
@@ -13,5 +13,5 @@ def build_customers(settings: Settings, process: ProcessDefinition | None = None
     url = database_url(settings)
     with schema_lock(url):  # creates the event store's tables if missing
         customers = Customers(process, env=eventsourcing_env(url, settings), snapshot_interval=settings.snapshot_interval)
-    check_before_use(customers.recorder.datastore.pool)  # its snapshots and tracking share this pool
+    heal_after_restarts(customers.recorder.datastore.pool)  # its snapshots and tracking share this pool
     return customers

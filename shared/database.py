@@ -68,9 +68,16 @@ class CheckBeforeUse:
             raise
 
 
-def check_before_use(pool: ConnectionPool) -> None:
-    """Give a pool made elsewhere (eventsourcing's) the check above."""
+# How long psycopg_pool keeps re-trying one lost connection (its pauses double: 1, 2, 4 ... s) before it lets a
+# waiting client start a fresh attempt. Its default (300 s) leaves requests waiting for seconds after a restart.
+RECONNECT_TIMEOUT = 2.0
+
+
+def heal_after_restarts(pool: ConnectionPool) -> None:
+    """Make a pool made elsewhere (eventsourcing's) check connections before use (purging every dead one at
+    once) and reconnect promptly once the database is back."""
     pool._check = CheckBeforeUse(pool)  # noqa: SLF001 - psycopg_pool takes `check` only in its constructor
+    pool.reconnect_timeout = RECONNECT_TIMEOUT
 
 
 SCHEMA_LOCK = 7_265_353  # advisory lock key: one process at a time creates tables

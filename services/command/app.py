@@ -13,8 +13,10 @@ from services.security import install_auth_handlers
 from shared.auth import TokenStore
 from services.command.routes import customers as customer_routes, deals, sales_activity, tickets
 from services.command.writer import BatchingWriter
+from services.observability import database_answers, install_observability
 from shared.application import Customers
 from shared.bootstrap import build_customers
+from shared.metrics import Metrics
 from shared.process import ProcessDefinition
 from shared.settings import Settings
 
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
     install_auth_handlers(app)
+    install_observability(app, Metrics(), database_answers(lambda: app.state.customers.recorder.datastore.pool))
     for module in (customer_routes, deals, sales_activity, tickets):
         app.include_router(module.router)
 

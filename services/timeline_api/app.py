@@ -15,6 +15,7 @@ from psycopg import Connection, IsolationLevel
 from psycopg_pool import ConnectionPool
 
 from services.projections.registry import PROJECTIONS
+from services.observability import database_answers, install_observability
 from services.security import install_auth_handlers
 from services.timeline_api.errors import install_timeline_error_handlers
 from services.timeline_api.queries.event_store import EventStore
@@ -22,7 +23,8 @@ from services.timeline_api.routes import audit, customers as customer_routes, in
 from shared.application import Customers
 from shared.auth import TokenStore
 from shared.bootstrap import build_customers
-from shared.database import database_url
+from shared.database import RECONNECT_TIMEOUT, CheckBeforeUse, database_url
+from shared.metrics import Metrics
 from shared.process import ProcessDefinition
 from shared.settings import Settings
 
@@ -72,10 +74,12 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
         app.state.tokens = TokenStore(app.state.customers.recorder.datastore)
         app.state.event_store = EventStore.of(app.state.customers.event_recorder)
         _ensure_read_tables(url, app.state.customers.process)
-        app.state.pool = ConnectionPool(
+        check = CheckBeforeUse()  # connections are tested before use; one found dead: every idle one is tested
+        app.state.pool = check.pool = ConnectionPool(
             url, min_size=1, max_size=settings.timeline_pool_size, open=False, configure=_read_only,
-            kwargs={"options": f"-c statement_timeout={settings.timeline_statement_timeout * 1000}"},
-            name="timeline-api")
+            kwargs={"options": f"-c statement_timeout={settings.timeline_statement_timeout * 1000}",
+                    "connect_timeout": 5},
+            check=check, timeout=5, reconnect_timeout=RECONNECT_TIMEOUT, name="timeline-api")
         app.state.pool.open(wait=True)
         yield
         app.state.pool.close()
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
                   lifespan=lifespan)
     install_timeline_error_handlers(app)
     install_auth_handlers(app)
+    install_observability(app, Metrics(), database_answers(lambda: app.state.pool))
     for module in (customer_routes, pipeline, insights, audit):
         app.include_router(module.router)
     return app
