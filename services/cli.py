@@ -101,16 +101,32 @@ def _run_until_signalled(loop) -> int:
     return 0
 
 
+def _metrics(settings: Settings, args: argparse.Namespace):
+    """This process's metrics, served on --metrics-port (METRICS_PORT) when one is given."""
+    from shared.metrics import Metrics
+
+    metrics = Metrics()
+    port = args.metrics_port or settings.metrics_port
+    if port:
+        metrics.serve(port, args.metrics_host)
+        logging.getLogger(__name__).info("metrics at http://%s:%d/metrics", args.metrics_host, port)
+    return metrics
+
+
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
     from services.relay.app import build_relay
 
-    return _run_until_signalled(build_relay(settings).run)
+    relay = build_relay(settings, _metrics(settings, args))
+    try:
+        return _run_until_signalled(relay.run)
+    finally:
+        relay.close()
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from services.ingest.app import build_ingest
 
-    consumer = build_ingest(settings)
+    consumer = build_ingest(settings, _metrics(settings, args))
     try:
         return _run_until_signalled(consumer.run)
     finally:
@@ -243,6 +259,13 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def metrics_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (METRICS_PORT; "
+                                                          "default: none)")
+    command.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics listen on (default "
+                                                                      "127.0.0.1; 0.0.0.0 in a container)")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="customer-timeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -260,9 +283,11 @@ def parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_verify)
 
     ingest = commands.add_parser("ingest", help="append commands from the ingest topic, answer on the results topic")
+    metrics_arguments(ingest)
     ingest.set_defaults(run=_ingest)
 
     relay = commands.add_parser("relay", help="publish the event store's events to Kafka, in order")
+    metrics_arguments(relay)
     relay.set_defaults(run=_relay)
 
     from services.projections.registry import PROJECTIONS
@@ -331,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.process import ProcessDefinitionError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # a line per reconnect attempt; ours: one per outage
     args = parser().parse_args(argv)
     try:
         return args.run(Settings(), args)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from kafka import KafkaProducer
 
 from services.command.app import create_app as create_command_app
 from services.timeline_api.app import create_app as create_timeline_app
+from shared.bootstrap import build_customers
 from shared.events import Actor
 from tests.faults import RestartablePostgres
+from tests.streaming import eventually, write_history
 from tests.support import auth, register
 
 OUTAGE_SECONDS = 10
@@ -91,3 +99,47 @@ def test_both_apis_answer_503_during_an_outage_and_2xx_right_after_it(restartabl
             assert timeline.get(f"/customers/{customer_id}/timeline", headers=reader).status_code == 200
         assert command.get("/readyz").status_code == timeline.get("/readyz").status_code == 200
         print(f"20 requests after the restart ({outage}) in {time.monotonic() - started:.2f} s")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def test_relay_and_ingest_serve_their_metrics_on_metrics_port(isolated, actor) -> None:
+    settings = isolated()
+    written = write_history(build_customers(settings), actor, n_customers=2, touches=1)
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "EVENTS_TOPIC": settings.events_topic, "INGEST_TOPIC": settings.ingest_topic,
+           "INGEST_RESULTS_TOPIC": settings.ingest_results_topic,
+           "INGEST_DEAD_LETTER_TOPIC": settings.ingest_dead_letter_topic,
+           "CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix}
+    relay_port, ingest_port = _free_port(), _free_port()
+    relay = subprocess.Popen([sys.executable, "-m", "services.cli", "relay"], env={**env, "METRICS_PORT": str(relay_port)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ingest = subprocess.Popen([sys.executable, "-m", "services.cli", "ingest", "--metrics-port", str(ingest_port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        published = (f'ct_events_total{{component="relay"}} {float(written)}', 'ct_lag_events{component="relay"} 0.0')
+        relay_text = eventually(lambda: all(line in (text := _scrape(relay_port)) for line in published) and text,
+                                timeout=60)
+        assert 'ct_batches_total{component="relay"}' in relay_text
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        producer.send(settings.ingest_topic, value=b"not json").get(timeout=10)
+        producer.close()
+        eventually(lambda: 'ct_dead_letters_total{component="ingest"} 1.0' in _scrape(ingest_port), timeout=60)
+        assert 'ct_batch_seconds_count{component="ingest"} 1.0' in _scrape(ingest_port)
+    finally:
+        for process in (relay, ingest):
+            process.terminate()
+            process.wait(timeout=30)
+    assert relay.returncode == ingest.returncode == 0
