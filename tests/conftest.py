@@ -3,6 +3,10 @@
 The server is, in order: the one at DATABASE_URL; a testcontainers container where a
 Docker engine answers; else an embedded server from PyPI. Each test session works
 in a fresh database of its own, dropped at the end.
+
+The broker (`kafka_bootstrap`) is, in order: the one at KAFKA_BOOTSTRAP_SERVERS; Apache Kafka
+started by infra/kafka where Java is installed (TEST_BROKER=kafka insists on it); else, or with
+TEST_BROKER=tansu, a local tansu.
 """
 
 from __future__ import annotations
@@ -99,11 +103,51 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 
 
+def _test_broker() -> str:
+    """Which broker the session uses: "external" (KAFKA_BOOTSTRAP_SERVERS), "kafka" (Apache Kafka from
+    infra/kafka) or "tansu". TEST_BROKER=kafka insists on Apache Kafka (fails if it cannot start),
+    TEST_BROKER=tansu on tansu; unset, Apache Kafka where Java is installed, else tansu."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return "external"
+    wanted = os.environ.get("TEST_BROKER", "").strip().lower()
+    if wanted not in ("", "kafka", "tansu"):
+        raise pytest.UsageError(f"TEST_BROKER={wanted!r}: use 'kafka' or 'tansu'")
+    if wanted:
+        return wanted
+    from infra.kafka import available
+
+    return "kafka" if available() else "tansu"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from infra.kafka import KAFKA_VERSION
+
+    broker = _test_broker()
+    return "broker: " + {"external": f"KAFKA_BOOTSTRAP_SERVERS={os.environ.get('KAFKA_BOOTSTRAP_SERVERS')}",
+                         "kafka": f"Apache Kafka {KAFKA_VERSION} (infra/kafka, single KRaft node, started on first use)",
+                         "tansu": "tansu (in memory, started on first use)"}[broker]
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    """A Kafka-protocol broker: KAFKA_BOOTSTRAP_SERVERS where set, else a local tansu on a free port."""
-    if servers := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        return servers
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka-protocol broker for the session: KAFKA_BOOTSTRAP_SERVERS where set; else Apache Kafka
+    (infra/kafka: a single KRaft node on a free port, its data in a temporary directory, stopped at the
+    end) where Java is installed, unless TEST_BROKER=tansu; else a local tansu on a free port."""
+    broker = _test_broker()
+    if broker == "external":
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    if broker == "kafka":
+        from infra.kafka import start_broker
+
+        data_dir = Path(tempfile.mkdtemp(prefix="ct-kafka-"))
+        cluster = start_broker(None, data_dir, die_with_parent=True)
+        try:
+            yield cluster.bootstrap
+        finally:
+            cluster.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        return
     import socket
 
     from shared.broker import start_local_broker
@@ -111,7 +155,7 @@ def kafka_bootstrap() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    return start_local_broker(port)
+    yield start_local_broker(port)
 
 
 @pytest.fixture(scope="session")
