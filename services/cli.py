@@ -108,8 +108,8 @@ def _metrics(settings: Settings, args: argparse.Namespace):
     metrics = Metrics()
     port = args.metrics_port or settings.metrics_port
     if port:
-        metrics.serve(port, args.metrics_host)
-        logging.getLogger(__name__).info("metrics at http://%s:%d/metrics", args.metrics_host, port)
+        metrics.serve(port, settings.metrics_host)
+        logging.getLogger(__name__).info("metrics at http://%s:%d/metrics", settings.metrics_host, port)
     return metrics
 
 
@@ -261,9 +261,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 def metrics_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (METRICS_PORT; "
-                                                          "default: none)")
-    command.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics listen on (default "
-                                                                      "127.0.0.1; 0.0.0.0 in a container)")
+                                                          "default: none; address: METRICS_HOST, 127.0.0.1)")
 
 
 def parser() -> argparse.ArgumentParser:

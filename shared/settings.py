@@ -33,6 +33,8 @@ class Settings(BaseSettings):
                                    description="largest request body the command API reads (else 413)")
     metrics_port: int | None = Field(default=None, description="relay, projection worker, ingest: serve Prometheus "
                                                                "metrics on this port (unset: none)")
+    metrics_host: str = Field(default="127.0.0.1", description="address those metrics listen on (0.0.0.0 in a "
+                                                               "container)")
     retry_cap_seconds: float = Field(default=5.0, gt=0, description="longest pause between retries in an outage")
     business_timezone: str = Field(
         default="Asia/Tokyo", description="how a date (2026-02-01) or a time without UTC offset in a query is read")

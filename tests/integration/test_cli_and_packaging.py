@@ -67,6 +67,25 @@ def test_docker_compose_runs_the_services_from_one_image_against_postgres_and_ka
     assert (ROOT / "Dockerfile").read_text().count("ENTRYPOINT") == 1
 
 
+def test_docker_compose_restarts_every_service_and_checks_its_health() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert {"ingest", "timeline"} <= set(services)
+    assert all(service.get("restart") == "unless-stopped" for service in services.values()), \
+        [name for name, service in services.items() if service.get("restart") != "unless-stopped"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "kafka-broker-api-versions.sh" in " ".join(services["kafka"]["healthcheck"]["test"])
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    for api, port in (("command", 8000), ("timeline", 8001)):
+        assert f"http://127.0.0.1:{port}/readyz" in " ".join(services[api]["healthcheck"]["test"])
+        assert services[api]["command"][-1] == str(port)
+        assert services[api]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("relay", "ingest", "project-pipeline", "project-timeline", "project-duplicates"):
+        service = services[name]
+        assert service["environment"]["METRICS_PORT"] and service["environment"]["METRICS_HOST"] == "0.0.0.0"
+        assert {dependency: c["condition"] for dependency, c in service["depends_on"].items()} == {
+            "postgres": "service_healthy", "kafka": "service_healthy"}, name
+
+
 def test_console_script_is_installed() -> None:
     result = subprocess.run([sys.executable, "-m", "services.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "serve" in result.stdout
