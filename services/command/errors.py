@@ -61,7 +61,7 @@ def _field(loc: tuple) -> str:
 
 
 async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-    """The first LISTED_PROBLEMS problems and how many there are: a body with 300,000 unknown keys gets a short answer."""
+    """The first LISTED_PROBLEMS problems and how many there are (300,000 unknown keys get a short answer)."""
     problems = error.errors()
     fields = [{"field": _field(e["loc"]), "message": e["msg"]} for e in problems[:LISTED_PROBLEMS]]
     message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)

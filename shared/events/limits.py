@@ -72,7 +72,9 @@ def problems(value: Any, loc: tuple[str | int, ...] = (), limit: Limit | None = 
 
 def message(problem: InitErrorDetails) -> str:
     kind = problem["type"]
-    return kind.message() if isinstance(kind, PydanticCustomError) else PydanticKnownError(kind, problem["ctx"]).message()
+    if isinstance(kind, PydanticCustomError):
+        return kind.message()
+    return PydanticKnownError(kind, problem["ctx"]).message()
 
 
 def _check(value: Any, limit: Limit | None, loc: tuple[str | int, ...], found: list[InitErrorDetails]) -> None:
