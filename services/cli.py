@@ -354,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     from shared.process import ProcessDefinitionError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # a line per reconnect attempt; ours: one per outage
+    # The libraries log every reconnect attempt (kafka-python: ~400 lines in a 30 s broker outage); the relay,
+    # ingest and the workers log one line when an outage starts and one when it ends (shared/resilience.py).
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     args = parser().parse_args(argv)
     try:
         return args.run(Settings(), args)
