@@ -149,7 +149,7 @@ def test_no_offset_is_committed_for_a_batch_whose_answers_the_broker_did_not_ack
         eventually(lambda: committed(settings) == len(first), timeout=30)
         restartable_broker.kill()  # answers can no longer be delivered
         produce(settings.kafka_bootstrap_servers, settings.ingest_topic, second)
-        eventually(lambda: stored_events(settings.database_url) == len(first + second), timeout=30)
+        eventually(lambda: stored_events(settings.database_url) > len(first), timeout=30)  # a batch appended
         eventually(lambda: retries(metrics) >= 1, timeout=60)  # the producer gave up on the answers' sends
         assert committed(settings) == len(first), "offsets committed although no answer was acknowledged"
         restartable_broker.start()  # a new, empty broker for the answers
