@@ -6,7 +6,8 @@
 * ``GET /metrics``: Prometheus text: requests by method, route template (``/customers/{customer_id}``,
   never the raw path) and status, and their latency.
 
-None needs a token: orchestrators and Prometheus call them.
+None needs a token: orchestrators and Prometheus call them. They stay out of the OpenAPI
+schema, which documents the business API.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class RequestMetrics:
 
 def install_observability(app: FastAPI, metrics: Metrics, ready: Callable[[], None]) -> None:
     """Add /healthz, /readyz and /metrics to the app, and count its requests into metrics."""
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], include_in_schema=False)  # for orchestrators, not API clients
 
     @router.get("/healthz", summary="The process answers (the database is not asked)")
     async def healthz() -> Health:
