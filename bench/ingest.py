@@ -9,6 +9,8 @@
    same size, 1,000 per transaction, into a plain table.
 
 Run: python -m bench.ingest [--messages 1000000] [--customers 20000]
+Without --database-url / BENCH_DATABASE_URL it starts an embedded PostgreSQL of its own; without
+KAFKA_BOOTSTRAP_SERVERS, Apache Kafka (infra/kafka) where Java is installed, else tansu (BENCH_BROKER=kafka|tansu).
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ import psycopg
 from kafka import KafkaProducer
 
 from bench._support import (
-    CpuMeter, default_database_url, free_port, fresh_database, log_tail, server_version, start_service,
-    stop_service, wait_for_quiet_machine,
+    CpuMeter, default_database_url, describe_postgres, postgres_server, fresh_database, log_tail,
+    start_service, stop_service, wait_for_quiet_machine, start_broker,
 )
-from shared.broker import ensure_topics, start_local_broker
+from shared.broker import ensure_topics
 
 SALES = {"user": "bench", "department": "sales", "team": "本社営業1課", "site": "東京本社"}
 
@@ -113,15 +115,19 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--messages", type=int, default=1_000_000)
     cli.add_argument("--customers", type=int, default=20_000)
     cli.add_argument("--processes", type=int, default=2, help="ingest consumers in one group (default: one per core)")
-    cli.add_argument("--database-url", default=default_database_url())
+    cli.add_argument("--database-url", default=default_database_url(),
+                     help="server to create fresh databases on (default: $BENCH_DATABASE_URL, else an embedded one)")
     cli.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine")
     args = cli.parse_args(argv)
     print("command:   ", shlex.join(["python", "-m", "bench.ingest", *(sys.argv[1:] if argv is None else argv)]))
     print(f"machine:    {os.cpu_count()} cores (nproc), {platform.machine()}")
     print(f"python:     {platform.python_version()}")
-    print(f"postgresql: {server_version(args.database_url)}")
+    args.database_url = postgres_server(args.database_url)  # else an embedded server of its own
+    print("postgresql:", describe_postgres(args.database_url))
+    broker = start_broker()  # $KAFKA_BOOTSTRAP_SERVERS, else Apache Kafka (infra/kafka) or tansu
+    bootstrap = broker.bootstrap
+    print("broker:    ", broker.description)
     print(wait_for_quiet_machine(args.max_wait))
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or start_local_broker(free_port())
     tag = uuid.uuid4().hex[:8]
     ensure_topics(bootstrap, {f"cmd-{tag}": 6, f"res-{tag}": 6, f"dead-{tag}": 1})
     seconds, size = produce(bootstrap, f"cmd-{tag}", args.messages, args.customers)

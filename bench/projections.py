@@ -42,9 +42,9 @@ import psycopg
 
 from bench._history import register_customers, write_history
 from bench._support import (
-    CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, child_pids, default_database_url, fresh_database,
-    free_port, log_tail, percentile, process_cmdline, py_spy, py_spy_executable, server_version, split_stacks,
-    start_service, stop_service, wait_for_quiet_machine,
+    CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, default_database_url, describe_postgres,
+    postgres_server, fresh_database, log_tail, percentile, py_spy, py_spy_executable, split_stacks, start_service,
+    stop_service, wait_for_quiet_machine, broker_choice, kafka_broker,
 )
 
 CUSTOMERS = 2_000  # touchpoint targets of the lag run
@@ -172,25 +172,6 @@ class TopicTap(threading.Thread):
             self.consumer.close()
 
 
-@contextlib.contextmanager
-def kafka_broker(configured: str | None) -> Iterator[tuple[str, int | None]]:
-    """The configured brokers, else a local in-memory tansu (stopped at the end): (bootstrap, its pid)."""
-    if configured:
-        yield configured, None
-        return
-    from shared.broker import start_local_broker
-
-    before = set(child_pids(os.getpid()))
-    address = start_local_broker(free_port())
-    pid = next((p for p in child_pids(os.getpid()) if p not in before and "broker" in process_cmdline(p)), None)
-    try:
-        yield address, pid
-    finally:
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)  # the broker we started; shared.broker's atexit reaps it
-
-
 def touchpoint(n: int):
     from shared.commands import RecordTouchpoint
     from shared.events.customer import TouchpointDetails
@@ -273,13 +254,14 @@ def bench_lag(server_url: str, bootstrap: str | None, rate: float, seconds: floa
 
     report = LagReport()
     with (fresh_database(server_url) as db_url, tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp,
-          kafka_broker(bootstrap) as (servers, broker_pid)):
+          kafka_broker(bootstrap) as broker):
+        servers, broker_pid = broker.bootstrap, broker.pid
         tag = secrets.token_hex(4)
         env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": servers,
                "EVENTS_TOPIC": f"bench-{tag}.customer-events", "DEAD_LETTER_TOPIC": f"bench-{tag}.dead-letter",
                "CONSUMER_GROUP_PREFIX": f"bench-{tag}"}
-        report.notes.append(f"broker: {servers}" + (" (local tansu, in memory)" if broker_pid else "")
-                            + f"; topic {env['EVENTS_TOPIC']}, group {env['CONSUMER_GROUP_PREFIX']}-timeline")
+        report.notes.append(f"broker: {broker.description}; topic {env['EVENTS_TOPIC']}, "
+                            f"group {env['CONSUMER_GROUP_PREFIX']}-timeline")
         customers = build_customers(Settings(database_url=db_url))
         services: dict[str, subprocess.Popen] = {}
         logs = {"relay": Path(tmp) / "relay.log", "worker": Path(tmp) / "worker.log"}
@@ -300,7 +282,7 @@ def bench_lag(server_url: str, bootstrap: str | None, rate: float, seconds: floa
             poller.start()
             pids = {"relay": services["relay"].pid, "worker": services["worker"].pid}
             if broker_pid:
-                pids["broker (tansu)"] = broker_pid
+                pids[f"broker ({broker.kind})"] = broker_pid
             pids["bench (appender + poller)"] = os.getpid()
             with CpuMeter(pids) as cpu, CpuBreakdown() as machine:
                 append_steadily(customers, ids, rate, seconds, poller, report, committed_wall)
@@ -625,9 +607,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="wait up to this long for no pytest / other benchmark and an idle CPU "
                           "(default 1800 s; 0: don't wait)")
     cli.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
-                     help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS, else a local in-memory tansu)")
+                     help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS, else Apache Kafka from infra/kafka "
+                          "where Java is installed, else tansu; BENCH_BROKER=kafka|tansu chooses)")
     cli.add_argument("--database-url", default=default_database_url(),
-                     help="server to create fresh databases on (default: $BENCH_DATABASE_URL or local test db)")
+                     help="server to create fresh databases on (default: $BENCH_DATABASE_URL, else an embedded one)")
     args = cli.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup in `finally` blocks
 
@@ -639,7 +622,9 @@ def main(argv: list[str] | None = None) -> int:
     print("command:   ", shlex.join(["python", "-m", "bench.projections", *(sys.argv[1:] if argv is None else argv)]))
     print("machine:   ", f"{os.cpu_count()} cores (nproc), {platform.machine()}, {platform.platform(terse=True)}")
     print("python:    ", platform.python_version())
-    print("postgresql:", server_version(args.database_url))
+    args.database_url = postgres_server(args.database_url)  # else an embedded server of its own
+    print("postgresql:", describe_postgres(args.database_url))
+    print("broker:    ", broker_choice(args.bootstrap_servers), "(for the lag run)")
     print(f"settings:   {args.rate:,.0f} events/s for {args.seconds:g} s to {CUSTOMERS:,} customers; rebuild over "
           f"≥ {args.rebuild_events:,} events; py-spy profiles ({args.profile}): {profile_dir or 'none'}\n", flush=True)
 

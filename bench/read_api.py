@@ -41,9 +41,9 @@ import orjson
 import psycopg
 
 from bench._support import (
-    CpuMeter, Profile, _frame_name, default_database_url, frame_matches, free_port, fresh_database, issue_token,
-    log_tail, percentile, py_spy, py_spy_executable, server_version, split_stacks, start_service, stop_service,
-    wait_for_quiet_machine, with_dbname,
+    CpuMeter, Profile, _frame_name, default_database_url, describe_postgres, postgres_server, frame_matches,
+    free_port, fresh_database, issue_token, log_tail, percentile, py_spy, py_spy_executable, split_stacks,
+    start_service, stop_service, wait_for_quiet_machine, with_dbname,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--reuse-database", metavar="NAME",
                      help="measure on a database kept by an earlier run instead of generating one (not dropped)")
     cli.add_argument("--database-url", default=default_database_url(),
-                     help="server to create a fresh database on (default: $BENCH_DATABASE_URL or local test db)")
+                     help="server to create a fresh database on (default: $BENCH_DATABASE_URL, else an embedded one)")
     args = cli.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup in `finally` blocks
 
@@ -428,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     print("machine:   ", f"{os.cpu_count()} cores (nproc), {cpu_model()}, {platform.machine()}, "
                          f"{platform.platform(terse=True)}")
     print("python:    ", platform.python_version())
-    print("postgresql:", server_version(args.database_url))
+    args.database_url = postgres_server(args.database_url)  # else an embedded server of its own
+    print("postgresql:", describe_postgres(args.database_url))
     print("packages:  ", versions())
     print(f"settings:   ≥ {args.events:,} events, {args.customers:,} customers + one of {args.big_events:,} events; "
           f"{args.warmup} warm-up + {args.requests} measured requests per read\n", flush=True)

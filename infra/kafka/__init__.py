@@ -257,8 +257,11 @@ class KafkaNode:
         java = java_executable()
         if java is None:
             raise KafkaUnavailable("Java is not installed: Apache Kafka needs it (apt-get install openjdk-17-jre-headless)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        argfile = self.directory / "classpath.args"  # a java @argfile: a short command line in ps
+        argfile.write_text(f'-cp "{os.pathsep.join(fetch())}"\n')
         return [java, *self.cluster.jvm_options, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-                f"-Dkafka.logs.dir={self.directory}", "-cp", os.pathsep.join(fetch()), main, *args]
+                f"-Dkafka.logs.dir={self.directory}", f"@{argfile}", main, *args]
 
     def format(self) -> None:
         """Format the node's log directory for its cluster (once; a formatted directory is left alone)."""
