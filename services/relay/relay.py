@@ -53,12 +53,13 @@ class Relay:
         self.position = self.positions.get()
         current, created = self.topic.prepare()
         stored = self.positions.topic_id()
-        if stored != current:
-            if self.position > 0 and (created or stored is not None):
-                log.warning("the events topic %s is not the one published to (the broker was replaced or the "
-                            "topic deleted): publishing every event again from position 0 (was at %d)",
-                            self.topic.name, self.position)
-                self.position = 0
+        lost = self.position > 0 and (created or (stored is not None and stored != current))
+        if lost:
+            log.warning("the events topic %s is not the one published to (the broker was replaced or the topic "
+                        "deleted): publishing every event again from position 0 (was at %d)",
+                        self.topic.name, self.position)
+            self.position = 0
+        if lost or stored != current:
             self.positions.start_over(current, self.position)
         self.producer = self.topic.producer()
 

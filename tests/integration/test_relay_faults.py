@@ -6,13 +6,11 @@ import time
 import uuid
 
 import orjson
+import psycopg
 import pytest
 
 from services.relay.app import build_relay
-from shared import commands as c
-from shared.application import Envelope
 from shared.bootstrap import build_customers
-from shared.events.customer import TouchpointDetails
 from shared.metrics import Metrics
 from shared.settings import Settings
 from tests.faults import RestartableBroker, RestartablePostgres
@@ -89,14 +87,20 @@ def test_relay_publishes_everything_again_to_a_replaced_broker(restartable_broke
 
 
 def test_an_oversized_event_goes_without_its_payload_and_later_events_still_flow(isolated, actor) -> None:
-    # the smallest limit a test can reach with a real event (the door caps texts well below the 1 MB default)
-    settings = isolated().model_copy(update={"kafka_max_message_bytes": 8 * 1024})
+    settings = isolated()  # KAFKA_MAX_MESSAGE_BYTES: 1 MiB, the producer's and the topic's limit
     customers = build_customers(settings)
     first = write_history(customers, actor, n_customers=1, touches=1)
-    customer_id = customers.event_recorder.select_notifications(1, 1)[0].originator_id
-    big = customers.execute([Envelope(c.RecordTouchpoint(details=TouchpointDetails(
-        channel="email", direction="inbound", summary="長文" * 1900)), customer_id, actor)])[0]
-    assert len(customers.recorder.select_notifications(first + 1, 1)[0].state) > 8 * 1024
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        customer_id, topic, state = db.execute(
+            "SELECT originator_id, topic, state FROM customers_events "
+            "WHERE topic LIKE '%:TouchpointRecorded' ORDER BY notification_id DESC LIMIT 1").fetchone()
+        version = first + 1  # the one customer's next version
+        big = {**orjson.loads(state), "summary": "長文" * 200_000,  # 1.2 MB, stored before the door's limits
+               "originator_version": version, "event_id": str(uuid.uuid4())}
+        position = db.execute("INSERT INTO customers_events (originator_id, originator_version, topic, state) "
+                              "VALUES (%s, %s, %s, %s) RETURNING notification_id",
+                              (customer_id, version, topic, orjson.dumps(big))).fetchone()[0]
+    assert len(orjson.dumps(big)) > settings.kafka_max_message_bytes
     total = first + 1 + write_history(customers, actor, n_customers=2, touches=1)
     metrics = Metrics()
     relay = build_relay(settings, metrics)
@@ -106,12 +110,12 @@ def test_an_oversized_event_goes_without_its_payload_and_later_events_still_flow
     messages = {orjson.loads(m.value)["position"]: orjson.loads(m.value) for m in read_topic(
         settings.kafka_bootstrap_servers, settings.events_topic, lambda ms: len(ms) >= total)}
     assert set(messages) == set(range(1, total + 1))
-    omitted = messages[first + 1]
+    omitted = messages[position]
     assert omitted["payload"] is None and omitted["payload_omitted"] == "too_large"
-    assert omitted["event_type"] == "TouchpointRecorded" and omitted["stream_version"] == big.stream_version
+    assert omitted["event_type"] == "TouchpointRecorded" and omitted["stream_version"] == version
     assert omitted["customer_id"] == str(customer_id) and omitted["actor"]["user"] == actor.user
     assert {"occurred_at", "recorded_at", "schema_version"} <= set(omitted)
-    assert all(m["payload"] is not None for p, m in messages.items() if p != first + 1)
+    assert all(m["payload"] is not None for p, m in messages.items() if p != position)
     exposition = metrics.exposition().decode()
     assert f'ct_events_total{{component="relay"}} {float(total)}' in exposition
     assert 'ct_lag_events{component="relay"} 0.0' in exposition
