@@ -624,7 +624,8 @@ def main(argv: list[str] | None = None) -> int:
     print("python:    ", platform.python_version())
     args.database_url = postgres_server(args.database_url)  # else an embedded server of its own
     print("postgresql:", describe_postgres(args.database_url))
-    print("broker:    ", broker_choice(args.bootstrap_servers), "(for the lag run)")
+    if args.only != "rebuild":
+        print("broker:    ", broker_choice(args.bootstrap_servers), "(for the lag run)")
     print(f"settings:   {args.rate:,.0f} events/s for {args.seconds:g} s to {CUSTOMERS:,} customers; rebuild over "
           f"≥ {args.rebuild_events:,} events; py-spy profiles ({args.profile}): {profile_dir or 'none'}\n", flush=True)
 

@@ -108,7 +108,7 @@ def fetch(timeout: float = 900) -> list[str]:
         target = _classpath_file()
         partial = target.with_suffix(".partial")
         # -B: batch mode (no prompts, no colours); -q: errors only. Resolution only: nothing is built.
-        command = [mvn, "-B", "-q", "-f", str(POM), "dependency:build-classpath",
+        command = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(POM), "dependency:build-classpath",
                    f"-Dmdep.outputFile={partial}", "-Dmdep.pathSeparator=" + os.pathsep]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 cluster.start(timeout=args.timeout)
             print(cluster.bootstrap)
-            print(f"# Apache Kafka {KAFKA_VERSION}, {len(cluster.nodes)} node(s) ready in "
+            what = f"node {args.node}" if args.node else f"{len(cluster.nodes)} node(s)"
+            print(f"# Apache Kafka {KAFKA_VERSION}, {what} ready in "
                   f"{time.monotonic() - started:.1f} s; logs: {cluster.directory}/node-*/server.log", file=sys.stderr)
             return 0
         if not (args.data_dir / "cluster.json").exists():
