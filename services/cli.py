@@ -113,24 +113,38 @@ def _metrics(settings: Settings, args: argparse.Namespace):
     return metrics
 
 
+def _run_patiently(component: str, build, settings: Settings, args: argparse.Namespace) -> int:
+    """Build the service once the database and broker answer (it may start before them), run it until
+    SIGTERM or Ctrl-C, close it."""
+    import signal
+    import threading
+
+    from shared.resilience import patiently
+
+    stop, metrics = threading.Event(), _metrics(settings, args)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service = patiently(component, lambda: build(settings, metrics), stop, metrics, cap=settings.retry_cap_seconds)
+    if service is None:
+        return 0  # stopped while waiting
+    tune_gc()
+    try:
+        service.run(stop)
+    finally:
+        service.close()
+    return 0
+
+
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
     from services.relay.app import build_relay
 
-    relay = build_relay(settings, _metrics(settings, args))
-    try:
-        return _run_until_signalled(relay.run)
-    finally:
-        relay.close()
+    return _run_patiently("relay", build_relay, settings, args)
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from services.ingest.app import build_ingest
 
-    consumer = build_ingest(settings, _metrics(settings, args))
-    try:
-        return _run_until_signalled(consumer.run)
-    finally:
-        consumer.close()
+    return _run_patiently("ingest", build_ingest, settings, args)
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -120,3 +123,28 @@ def test_an_oversized_event_goes_without_its_payload_and_later_events_still_flow
     assert f'ct_events_total{{component="relay"}} {float(total)}' in exposition
     assert 'ct_lag_events{component="relay"} 0.0' in exposition
     customers.close()
+
+
+def test_a_relay_started_before_postgres_waits_for_it(restartable_postgres: RestartablePostgres, kafka_bootstrap,
+                                                      actor) -> None:
+    settings = fault_settings(restartable_postgres.url(), kafka_bootstrap)
+    restartable_postgres.stop()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "EVENTS_TOPIC": settings.events_topic, "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+           "RETRY_CAP_SECONDS": "1"}
+    relay = subprocess.Popen([sys.executable, "-m", "services.cli", "relay"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert relay.poll() is None, "the relay gave up while PostgreSQL was away"
+        restartable_postgres.start()
+        customers = build_customers(settings)
+        write_history(customers, actor, n_customers=2, touches=1)
+        every = stored_positions(customers)
+        assert positions_on_topic(settings, every) == every
+        customers.close()
+    finally:
+        relay.terminate()
+        _, stderr = relay.communicate(timeout=30)
+    assert relay.returncode == 0
+    assert sum("retrying with backoff" in line for line in stderr.splitlines()) == 1, stderr[-3000:]
