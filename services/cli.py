@@ -89,18 +89,6 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
-def _run_until_signalled(loop) -> int:
-    import signal
-    import threading
-
-    tune_gc()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    loop(stop)
-    return 0
-
-
 def _metrics(settings: Settings, args: argparse.Namespace):
     """This process's metrics, served on --metrics-port (METRICS_PORT) when one is given."""
     from shared.metrics import Metrics
@@ -148,27 +136,10 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
     from services.projections.app import build_worker
-    from shared.metrics import Metrics
-    from shared.resilience import patiently
 
-    stop, metrics = threading.Event(), Metrics()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    worker = patiently(f"projection {args.name}", lambda: build_worker(settings, args.name, metrics), stop, metrics)
-    if worker is None:
-        return 0  # stopped while waiting for the database or the broker
-    if port := args.metrics_port or settings.metrics_port:
-        metrics.serve(port)
-    tune_gc()
-    try:
-        worker.run(stop)
-    finally:
-        worker.close()
-    return 0
+    return _run_patiently(f"projection {args.name}", lambda s, metrics: build_worker(s, args.name, metrics),
+                          settings, args)
 
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -307,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
     names = list(PROJECTIONS)
     project = commands.add_parser("project", help="run a projection worker (one consumer group per projection)")
     project.add_argument("name", choices=names)
-    project.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (default METRICS_PORT)")
+    metrics_arguments(project)
     project.set_defaults(run=_project)
 
     projections = commands.add_parser("projections", help="rebuild a projection, or show every projection's lag")

@@ -115,7 +115,7 @@ def _scrape(port: int) -> str:
         return ""
 
 
-def test_relay_and_ingest_serve_their_metrics_on_metrics_port(isolated, actor) -> None:
+def test_relay_ingest_and_workers_serve_their_metrics_on_metrics_port(isolated, actor) -> None:
     settings = isolated()
     written = write_history(build_customers(settings), actor, n_customers=2, touches=1)
     env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -123,11 +123,14 @@ def test_relay_and_ingest_serve_their_metrics_on_metrics_port(isolated, actor) -
            "INGEST_RESULTS_TOPIC": settings.ingest_results_topic,
            "INGEST_DEAD_LETTER_TOPIC": settings.ingest_dead_letter_topic,
            "CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix}
-    relay_port, ingest_port = _free_port(), _free_port()
+    relay_port, ingest_port, worker_port = _free_port(), _free_port(), _free_port()
     relay = subprocess.Popen([sys.executable, "-m", "services.cli", "relay"], env={**env, "METRICS_PORT": str(relay_port)},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ingest = subprocess.Popen([sys.executable, "-m", "services.cli", "ingest", "--metrics-port", str(ingest_port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "services.cli", "project", "timeline", "--metrics-port",
+                               str(worker_port)], env={**env, "DEAD_LETTER_TOPIC": settings.dead_letter_topic},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         published = (f'ct_events_total{{component="relay"}} {float(written)}', 'ct_lag_events{component="relay"} 0.0')
         relay_text = eventually(lambda: all(line in (text := _scrape(relay_port)) for line in published) and text,
@@ -138,8 +141,10 @@ def test_relay_and_ingest_serve_their_metrics_on_metrics_port(isolated, actor) -
         producer.close()
         eventually(lambda: 'ct_dead_letters_total{component="ingest"} 1.0' in _scrape(ingest_port), timeout=60)
         assert 'ct_batch_seconds_count{component="ingest"} 1.0' in _scrape(ingest_port)
+        applied = f'ct_events_total{{component="projection timeline"}} {float(written)}'
+        eventually(lambda: applied in _scrape(worker_port), timeout=60)
     finally:
-        for process in (relay, ingest):
+        for process in (relay, ingest, worker):
             process.terminate()
             process.wait(timeout=30)
-    assert relay.returncode == ingest.returncode == 0
+    assert relay.returncode == ingest.returncode == worker.returncode == 0
