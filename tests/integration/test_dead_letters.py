@@ -28,6 +28,12 @@ def stored_events(db, customer_id) -> list[tuple]:
                       "WHERE originator_id = %s ORDER BY originator_version", (customer_id,)).fetchall()
 
 
+def first_stream(db) -> tuple[uuid.UUID, int]:
+    """A customer and its stream's version."""
+    return db.execute("SELECT originator_id, max(originator_version) FROM customers_events "
+                      "GROUP BY originator_id ORDER BY originator_id LIMIT 1").fetchone()
+
+
 def store_raw(db, customer_id, version: int, topic: str, state: dict | bytes) -> int:
     """Append an event row as an old writer might have stored it; return its notification id."""
     data = state if isinstance(state, bytes) else orjson.dumps(
@@ -102,8 +108,7 @@ def test_an_undecodable_stored_event_parks_its_customer_from_there_on(isolated, 
     customers = build_customers(settings)
     good = write_history(customers, actor, n_customers=3, touches=1)
     with psycopg.connect(settings.database_url, autocommit=True) as db:
-        victim = db.execute("SELECT originator_id, max(originator_version) FROM customers_events "
-                            "GROUP BY originator_id ORDER BY originator_id LIMIT 1").fetchone()
+        victim = first_stream(db)
         rows = stored_events(db, victim[0])
         topic = next(r[2] for r in rows if r[2].endswith(":TouchpointRecorded"))
         store_raw(db, victim[0], victim[1] + 1, topic, b'{"written by": "a release long gone"}')
@@ -129,8 +134,7 @@ def test_forged_and_unknown_messages_are_never_applied_and_never_hide_the_real_e
     customers = build_customers(settings)
     good = write_history(customers, actor, n_customers=2, touches=1)
     with psycopg.connect(settings.database_url, autocommit=True) as db:
-        target, head = db.execute("SELECT originator_id, max(originator_version) FROM customers_events "
-                                  "GROUP BY originator_id ORDER BY originator_id LIMIT 1").fetchone()
+        target, head = first_stream(db)
         position, _, topic, state = stored_events(db, target)[-1]
     forged_state = orjson.loads(state)
     forged_state.update(originator_version=head + 1, summary="偽の接点", event_id=str(uuid.uuid4()))
@@ -232,8 +236,7 @@ def test_an_event_too_big_for_the_broker_is_published_without_payload_and_applie
     customers = build_customers(settings)
     good = write_history(customers, actor, n_customers=2, touches=1)
     with psycopg.connect(settings.database_url, autocommit=True) as db:
-        target, head = db.execute("SELECT originator_id, max(originator_version) FROM customers_events "
-                                  "GROUP BY originator_id ORDER BY originator_id LIMIT 1").fetchone()
+        target, head = first_stream(db)
         rows = stored_events(db, target)
         touch = next(r for r in rows if r[2].endswith(":TouchpointRecorded"))
         store_raw(db, target, head + 1, touch[2], {**orjson.loads(touch[3]),  # 2.4 MB, from before the door's limits
