@@ -18,7 +18,7 @@ from shared.company_key import company_key
 from shared.domain.errors import (
     InvalidFieldError, InvalidStateError, NotFoundError, StageOrderError, TransitionRefusedError, UnmetCriterion,
 )
-from shared.domain.facts import deal_facts
+from shared.domain.facts import deal_facts, missing_information
 from shared.domain.snapshot import CustomerSnapshot
 from shared.domain.state import CustomerState, Deal, evolve, registered
 from shared.process import ProcessDefinition
@@ -297,8 +297,7 @@ class Customer:
 
     def missing_information(self, deal_id: UUID | str, process: ProcessDefinition) -> list[Any]:
         """Required information of the deal's current stage that is not recorded yet."""
-        facts = self.facts(deal_id)
-        return [info for info in process.required_for(self.deal(deal_id).stage) if info.fact not in facts]
+        return missing_information(process, self.state, self.deal(deal_id))
 
     # --- rules -------------------------------------------------------------------
     def _check_stage_change(self, deal: Deal, to_stage: str, process: ProcessDefinition) -> list[ev.SatisfiedCriterion]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.domain.state import CustomerState, Deal
+from shared.process import ProcessDefinition, RequiredInfo
 
 Check = Callable[[CustomerState, Deal], bool]
 
@@ -46,3 +47,12 @@ FACT_CHECKS: dict[str, Check] = {
 
 def deal_facts(customer: CustomerState, deal: Deal) -> frozenset[str]:
     return frozenset(fact for fact, holds in FACT_CHECKS.items() if holds(customer, deal))
+
+
+def missing_information(process: ProcessDefinition, customer: CustomerState, deal: Deal) -> list[RequiredInfo]:
+    """Required information of the deal's current stage not recorded yet; none for a stage the process no
+    longer has (a deal recorded under an older process)."""
+    if not process.has_stage(deal.stage):
+        return []
+    facts = deal_facts(customer, deal)
+    return [info for info in process.required_for(deal.stage) if info.fact not in facts]
