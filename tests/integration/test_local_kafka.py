@@ -3,9 +3,12 @@ the three-node cluster keeps taking writes (acks=all, min.insync.replicas 2) wit
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +22,21 @@ pytestmark = pytest.mark.skipif(not local_kafka.available(), reason="no Java (or
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A directory of its own, not under pytest's tmp_path: a concurrent pytest session on the same machine
+    prunes old tmp_path trees, and a broker's data must outlive a stop."""
+    path = Path(tempfile.mkdtemp(prefix="ct-infra-kafka-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infra.kafka", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, check=check)
+    done = subprocess.run([sys.executable, "-m", "infra.kafka", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    if check:
+        assert done.returncode == 0, f"infra.kafka {' '.join(args)}: exit {done.returncode}\n{done.stderr[-3000:]}"
+    return done
 
 
 def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[bytes]:
@@ -37,8 +52,8 @@ def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> 
     return values
 
 
-def test_the_command_line_starts_a_broker_that_keeps_its_data_across_a_restart(tmp_path: Path) -> None:
-    port, data = local_kafka.free_port(), tmp_path / "kafka"
+def test_the_command_line_starts_a_broker_that_keeps_its_data_across_a_restart(data_dir: Path) -> None:
+    port, data = local_kafka.free_port(), data_dir / "kafka"
     started = cli("start", "--port", str(port), "--data-dir", str(data))
     bootstrap = started.stdout.strip()
     try:
@@ -65,8 +80,8 @@ def test_the_command_line_starts_a_broker_that_keeps_its_data_across_a_restart(t
         cli("stop", "--data-dir", str(data), check=False)
 
 
-def test_a_three_node_cluster_takes_acknowledged_writes_with_one_node_killed(tmp_path: Path) -> None:
-    cluster = local_kafka.start_cluster(tmp_path / "cluster")
+def test_a_three_node_cluster_takes_acknowledged_writes_with_one_node_killed(data_dir: Path) -> None:
+    cluster = local_kafka.start_cluster(data_dir / "cluster")
     try:
         assert len(cluster.bootstrap.split(",")) == 3
         admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
