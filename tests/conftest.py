@@ -138,10 +138,13 @@ def kafka_bootstrap() -> Iterator[str]:
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
         return
     if broker == "kafka":
-        from infra.kafka import start_broker
+        from infra.kafka import KafkaUnavailable, start_broker
 
         data_dir = Path(tempfile.mkdtemp(prefix="ct-kafka-"))
-        cluster = start_broker(None, data_dir, die_with_parent=True)
+        try:
+            cluster = start_broker(None, data_dir, die_with_parent=True)
+        except KafkaUnavailable as error:
+            raise KafkaUnavailable(f"{error}\n(TEST_BROKER=tansu runs the tests on tansu instead)") from error
         try:
             yield cluster.bootstrap
         finally:
