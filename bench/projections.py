@@ -389,7 +389,7 @@ REBUILD_PARTS = {
     "read the log (recorder.select_notifications)": ("eventsourcing/postgres.py:select_notifications",),
     "decode stored events (PydanticMapper.to_domain_event)": ("shared/persistence.py:to_domain_event",),
     "lock + read applied versions (Projection._lock_versions)": ("services/projections/base.py:_lock_versions",),
-    "projection write (<Projection>.write)": ("services/projections/pipeline.py:write",
+    "projection write (<Projection>.write)": ("services/projections/pipeline/projection.py:write",
                                               "services/projections/timeline.py:write",
                                               "services/projections/duplicates.py:write"),
     "update applied versions (Projection.apply, executemany)": ("services/projections/base.py:apply",),

@@ -219,7 +219,7 @@ class Read:
 
 
 def reads(customer_id: str, middle_version: int, as_of: str) -> list[Read]:
-    from services.projections import stagnation
+    from services.projections.pipeline import stagnation
     from shared.process import load_process_definition
 
     process = load_process_definition()

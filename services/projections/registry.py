@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.projections.base import Projection
 from services.projections.duplicates import DuplicatesProjection
-from services.projections.pipeline import PipelineProjection
+from services.projections.pipeline.projection import PipelineProjection
 from services.projections.timeline import TimelineProjection
 
 PROJECTIONS: dict[str, type[Projection]] = {

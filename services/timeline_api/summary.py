@@ -1,7 +1,8 @@
 """The customer summary for CS and support, composed from the pipeline read model.
 
-Everything comes from ``pipeline_states`` / ``pipeline_deals`` (or, for a customer the
-projection has not reached yet, from replaying the stream) except the hand-off notes:
+Everything comes from the pipeline read model's customer (``ProjectedCustomer``: its state and
+deal rows; for a customer the projection has not reached yet, the same built from replaying the
+stream) except the hand-off notes:
 the customer state records only *that* a deal was handed off, and the timeline keeps a
 one-line summary. So the notes (goal, cautions, expectations, CS owner, first response)
 are read from this customer's ``HandedOffToCS`` events in the event store - one indexed
@@ -15,13 +16,12 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 from psycopg import Connection
 
+from services.projections.pipeline.customers import ProjectedCustomer
 from services.timeline_api import labels as lb
 from services.timeline_api import schemas as s
-from services.timeline_api.queries.customers import ProjectedCustomer
 from services.timeline_api.queries.event_store import EventStore, events_of_types
 from shared.application import Customers
-from shared.domain.facts import deal_facts
-from shared.domain.state import CustomerState, Deal
+from shared.domain.state import CustomerState
 from shared.events import HandedOffToCS
 from shared.process import ProcessDefinition
 
@@ -45,29 +45,21 @@ def _option(process: ProcessDefinition, field: str, choice: str | None) -> s.Lab
     return None if choice is None else s.Label(**lb.labelled(lb.of_option(process, field, choice), choice))
 
 
-def _missing(state: CustomerState, deal: Deal, process: ProcessDefinition) -> list[str]:
-    """The required information still missing, computed as the pipeline projection does (no row yet)."""
-    if not process.has_stage(deal.stage):
-        return []
-    facts = deal_facts(state, deal)
-    return [info.id for info in process.required_for(deal.stage) if info.fact not in facts]
-
-
-def _deal(state: CustomerState, deal_id: str, row: dict | None, handoff: s.HandoffOut | None,
+def _deal(state: CustomerState, deal_id: str, row: dict, handoff: s.HandoffOut | None,
           process: ProcessDefinition) -> s.DealSummary:
     deal = state.deals[deal_id]
     action = deal.next_action
-    missing = row["missing_information"] if row else _missing(state, deal, process)
     return s.DealSummary(
         **lb.phase_stage(process, deal.phase, deal.stage), deal_id=UUID(deal_id), title=deal.title,
         status=deal.status, owner=deal.owner, team=deal.team, amount=deal.amount,
         expected_close=deal.expected_close, temperature=_option(process, "temperature", deal.temperature),
         decision_status=_option(process, "decision_status", deal.decision_status),
-        bucket=row["bucket"] if row else process.bucket(deal.temperature, deal.decision_status),
+        bucket=row["bucket"],
         stage_entered_at=deal.stage_entered_at,
         next_action=s.NextActionOut(choice=_option(process, "next_action", action.choice), note=action.note,
                                     due_at=action.due_at) if action else None,
-        missing_information=[s.Label(**lb.labelled(lb.of_required(process, i), i)) for i in missing],
+        missing_information=[s.Label(**lb.labelled(lb.of_required(process, i), i))
+                             for i in row["missing_information"]],
         hearing=s.HearingOut(**{item: deal.hearing.get(item) for item in
                                 ("issue", "reason", "decision_maker", "budget", "timeline")},
                              bant=deal.bant, bant_complete=deal.bant.confirmed(),
@@ -81,7 +73,7 @@ def _deal(state: CustomerState, deal_id: str, row: dict | None, handoff: s.Hando
 def customer_summary(customer_id: UUID, projected: ProjectedCustomer, handoffs: dict[str, s.HandoffOut],
                      process: ProcessDefinition) -> s.CustomerSummary:
     state = projected.state
-    deals = [_deal(state, d, projected.deals.get(d), handoffs.get(d), process) for d in state.deals]
+    deals = [_deal(state, d, projected.deals[d], handoffs.get(d), process) for d in state.deals]
     deals.sort(key=lambda d: (STATUS_ORDER.get(d.status, 3), -d.stage_entered_at.timestamp()))
     tickets = [s.TicketOut(ticket_id=UUID(t), **ticket.model_dump()) for t, ticket in state.tickets.items()]
     tickets.sort(key=lambda t: (t.status == "resolved", -t.opened_at.timestamp()))

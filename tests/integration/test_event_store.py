@@ -100,7 +100,7 @@ def test_processes_starting_together_on_a_fresh_database_all_come_up(isolated) -
 
     import psycopg
 
-    from services.projections.pipeline import PipelineProjection
+    from services.projections.pipeline.projection import PipelineProjection
     from shared.auth import TokenStore
     from shared.bootstrap import build_customers
 

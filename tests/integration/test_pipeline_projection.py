@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from services.command.app import create_app
 from services.projections.duplicates_queries import duplicate_approaches
 from services.projections.timeline_queries import customer_timeline
-from services.projections.stagnation import deals_without_next_action, overdue_next_actions, stuck_deals
+from services.projections.pipeline.stagnation import deals_without_next_action, overdue_next_actions, stuck_deals
 from shared.bootstrap import build_customers
 from tests.streaming import eventually, running
 from tests.support import open_deal, post, prepare_approach_to_hearing, register, stage

@@ -8,9 +8,9 @@ from uuid import uuid4
 import psycopg
 from psycopg.types.json import Jsonb
 
-from services.projections.pipeline import PipelineProjection
-from services.timeline_api.queries.analytics import open_deal_counts
-from services.timeline_api.queries.pipeline import counts_by_stage
+from services.projections.pipeline.projection import PipelineProjection
+from services.projections.pipeline.analytics import open_deal_counts
+from services.projections.pipeline.deals import counts_by_stage
 from shared.events.base import MAX_YEN
 from shared.process import load_process_definition
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from services.projections.app import build_worker
-from services.projections.pipeline import PipelineProjection
+from services.projections.pipeline.projection import PipelineProjection
 from services.projections.rebuild import rebuild
 from services.projections.status import projection_status
 from services.relay.app import build_relay

@@ -9,9 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
-from psycopg.sql import SQL, Composable
+from psycopg.sql import SQL, Composable, Identifier
 
-from services.timeline_api.queries.pipeline import GROUP_COLUMNS
+from services.projections.pipeline.deals import GROUP_COLUMNS
+from services.projections.pipeline.tables import DEALS, STAGE_HISTORY
+
+
+_TABLES = {"deals": Identifier(DEALS), "history": Identifier(STAGE_HISTORY)}
 
 
 def _period(column: str, since: datetime | None, until: datetime | None) -> tuple[Composable, dict[str, Any]]:
@@ -25,14 +29,14 @@ def _period(column: str, since: datetime | None, until: datetime | None) -> tupl
 
 _FUNNEL = """
 WITH entries AS (
-    SELECT deal_id, phase, min(entered_at) AS entered_at FROM pipeline_stage_history
+    SELECT deal_id, phase, min(entered_at) AS entered_at FROM {history}
     WHERE phase <> 'lost' GROUP BY deal_id, phase
 )
 SELECT {group} AS grp, e.phase, count(*) AS entered, count(n.deal_id) AS advanced,
        count(*) FILTER (WHERE n.deal_id IS NULL AND d.status = 'lost') AS lost
 FROM entries e
 JOIN unnest(%(phases)s::text[], %(next)s::text[]) AS s(phase, next_phase) ON s.phase = e.phase
-JOIN pipeline_deals d ON d.deal_id = e.deal_id
+JOIN {deals} d ON d.deal_id = e.deal_id
 LEFT JOIN entries n ON n.deal_id = e.deal_id AND n.phase = s.next_phase
 WHERE {period}
 GROUP BY 1, 2
@@ -44,7 +48,7 @@ def funnel(conn: Connection, phases: list[str], since: datetime | None, until: d
     """(group, phase, entered, advanced, lost): deals whose first entry into a phase lies in the period,
     how many of them have reached the next phase since, and how many were lost in that phase."""
     period, params = _period("e.entered_at", since, until)
-    query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], period=period)
+    query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], period=period, **_TABLES)
     return conn.execute(query, {**params, "phases": phases, "next": [*phases[1:], None]}).fetchall()
 
 
@@ -52,7 +56,7 @@ _DURATIONS = """
 SELECT {group} AS grp, h.stage, count(*) AS stays,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY h.duration_seconds) / 86400 AS median_days,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY h.duration_seconds) / 86400 AS p90_days
-FROM pipeline_stage_history h JOIN pipeline_deals d ON d.deal_id = h.deal_id
+FROM {history} h JOIN {deals} d ON d.deal_id = h.deal_id
 WHERE h.left_at IS NOT NULL AND {period}
 GROUP BY 1, 2
 """
@@ -62,22 +66,24 @@ def stage_durations(conn: Connection, since: datetime | None, until: datetime | 
                     group_by: str | None) -> list[tuple[str | None, str, int, float, float]]:
     """(group, stage, stays, median days, p90 days) over the stays that ended in the period."""
     period, params = _period("h.left_at", since, until)
-    return conn.execute(SQL(_DURATIONS).format(group=GROUP_COLUMNS[group_by], period=period), params).fetchall()
+    query = SQL(_DURATIONS).format(group=GROUP_COLUMNS[group_by], period=period, **_TABLES)
+    return conn.execute(query, params).fetchall()
 
 
 def open_deal_counts(conn: Connection, first_phase: str) -> dict[str, Any]:
     """Counts over open deals: per phase (deals, amount), per bucket, BANT capture, missing information."""
-    phases = {p: (n, int(a)) for p, n, a in conn.execute(  # sums may pass 64 bits: numeric -> int
-        "SELECT phase, count(*), coalesce(sum(amount), 0) FROM pipeline_deals WHERE status = 'open' "
-        "GROUP BY phase").fetchall()}
-    buckets = dict(conn.execute("SELECT bucket, count(*) FROM pipeline_deals WHERE status = 'open' "
-                                "GROUP BY bucket").fetchall())
-    past_first, bant_complete, missing = conn.execute(
+    deals = Identifier(DEALS)
+    phases = {p: (n, int(a)) for p, n, a in conn.execute(SQL(  # sums may pass 64 bits: numeric -> int
+        "SELECT phase, count(*), coalesce(sum(amount), 0) FROM {0} WHERE status = 'open' "
+        "GROUP BY phase").format(deals)).fetchall()}
+    buckets = dict(conn.execute(SQL("SELECT bucket, count(*) FROM {0} WHERE status = 'open' "
+                                    "GROUP BY bucket").format(deals)).fetchall())
+    past_first, bant_complete, missing = conn.execute(SQL(
         "SELECT count(*) FILTER (WHERE phase <> %(first)s), count(*) FILTER (WHERE phase <> %(first)s "
         "AND bant_complete), count(*) FILTER (WHERE missing_information <> '[]'::jsonb) "
-        "FROM pipeline_deals WHERE status = 'open'", {"first": first_phase}).fetchone()
-    by_item = dict(conn.execute(
-        "SELECT item, count(*) FROM pipeline_deals, jsonb_array_elements_text(missing_information) AS item "
-        "WHERE status = 'open' GROUP BY item").fetchall())
+        "FROM {0} WHERE status = 'open'").format(deals), {"first": first_phase}).fetchone()
+    by_item = dict(conn.execute(SQL(
+        "SELECT item, count(*) FROM {0}, jsonb_array_elements_text(missing_information) AS item "
+        "WHERE status = 'open' GROUP BY item").format(deals)).fetchall())
     return {"phases": phases, "buckets": buckets, "past_first": past_first, "bant_complete": bant_complete,
             "missing": missing, "missing_by_item": by_item}

@@ -1,4 +1,4 @@
-"""The pipeline as it is now: deal rows (filtered, paged) and counts per phase and stage.
+"""The pipeline's deal rows: as they are now (filtered, paged), counted per phase and stage, and closed.
 
 Reads ``pipeline_deals`` only. Group columns and filters are chosen from fixed lists,
 never taken from the request as SQL.
@@ -13,6 +13,8 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
+
+from services.projections.pipeline.tables import DEALS
 
 FILTERS = ("team", "site", "owner", "phase", "stage", "bucket", "status")
 GROUP_COLUMNS: dict[str | None, Composable] = {None: SQL("NULL::text"), "team": SQL("d.team"),
@@ -38,8 +40,8 @@ def list_deals(conn: Connection, filters: dict[str, Any], limit: int,
     if after is not None:
         where = SQL("{0} AND (d.stage_entered_at, d.deal_id) > (%s, %s)").format(where)
         params.extend(after)
-    query = SQL("SELECT * FROM pipeline_deals d WHERE {0} ORDER BY d.stage_entered_at, d.deal_id LIMIT %s").format(
-        where)
+    query = SQL("SELECT * FROM {0} d WHERE {1} ORDER BY d.stage_entered_at, d.deal_id LIMIT %s").format(
+        Identifier(DEALS), where)
     with conn.cursor(row_factory=dict_row) as curs:
         return curs.execute(query, [*params, limit]).fetchall()
 
@@ -47,6 +49,18 @@ def list_deals(conn: Connection, filters: dict[str, Any], limit: int,
 def counts_by_stage(conn: Connection, status: str, group_by: str | None) -> list[tuple[str | None, str, str, int, int]]:
     """(group, phase, stage, deals, amount) of the deals with this status."""
     query = SQL("SELECT {0} AS grp, d.phase, d.stage, count(*), coalesce(sum(d.amount), 0) "
-                "FROM pipeline_deals d WHERE d.status = %s GROUP BY 1, 2, 3").format(GROUP_COLUMNS[group_by])
+                "FROM {1} d WHERE d.status = %s GROUP BY 1, 2, 3").format(GROUP_COLUMNS[group_by], Identifier(DEALS))
     # a sum of bigints is numeric and may pass 64 bits (many deals near MAX_YEN): keep it exact
     return [(g, p, s, n, int(a)) for g, p, s, n, a in conn.execute(query, (status,)).fetchall()]
+
+
+def closed_deals(conn: Connection, outcome: str, since: datetime | None, until: datetime | None
+                 ) -> list[dict[str, Any]]:
+    """Deals with this outcome (won, lost) closed in [since, until), latest first."""
+    query = SQL("SELECT deal_id, customer_id, company_name, title, owner, team, site, amount, phase, stage, closed_at, "
+                "lost_reason, win_reasons FROM {0} WHERE status = %(outcome)s "
+                "AND (%(since)s::timestamptz IS NULL OR closed_at >= %(since)s) "
+                "AND (%(until)s::timestamptz IS NULL OR closed_at < %(until)s) "
+                "ORDER BY closed_at DESC NULLS LAST, deal_id").format(Identifier(DEALS))
+    with conn.cursor(row_factory=dict_row) as curs:
+        return curs.execute(query, {"outcome": outcome, "since": since, "until": until}).fetchall()

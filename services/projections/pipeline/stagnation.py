@@ -1,4 +1,4 @@
-"""Stagnation, read from the pipeline tables "as of" a time the caller gives (no hidden clock).
+"""Stagnation, read from the pipeline's deal rows "as of" a time the caller gives (no hidden clock).
 
 - stuck deals: time in the current stage longer than that stage's threshold
   (``stagnation_days`` in the process definition);
@@ -14,6 +14,7 @@ from uuid import UUID
 
 import psycopg
 
+from services.projections.pipeline.tables import DEALS
 from shared.process import ProcessDefinition
 
 _COLUMNS = ("deal_id, customer_id, company_name, title, phase, stage, owner, team, site, stage_entered_at, "
@@ -22,14 +23,14 @@ _COLUMNS = ("deal_id, customer_id, company_name, title, phase, stage, owner, tea
 
 # Stuck deals are read stage by stage: for each stage, the deals (not lost) that entered it
 # before ``as_of`` minus the stage's threshold. Each stage is one range of the partial index
-# on pipeline_deals (stage, stage_entered_at, deal_id) WHERE status <> 'lost', read in order,
+# on pipeline_deals (tables.py: stage, stage_entered_at, deal_id) WHERE status <> 'lost', read in order,
 # so a page merges at most ``offset + limit`` rows per stage and the count reads the index only.
 _STUCK_BY_STAGE = (
     "unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days) CROSS JOIN LATERAL ("
-    " SELECT d.deal_id, d.stage_entered_at FROM pipeline_deals d"
+    f" SELECT d.deal_id, d.stage_entered_at FROM {DEALS} d"
     " WHERE d.stage = t.stage AND d.status <> 'lost' AND d.opened_at <= %(as_of)s"
     " AND d.stage_entered_at < %(as_of)s - make_interval(days => t.days)"
-    " ORDER BY d.stage_entered_at, d.deal_id LIMIT {window}) s"
+    " ORDER BY d.stage_entered_at, d.deal_id LIMIT {window}) s"  # formatted below
 )
 _OPEN = "status = 'open' AND opened_at <= %(as_of)s"
 
@@ -56,7 +57,7 @@ STUCK_PAGE = (
     f"SELECT {_COLUMNS}, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400, page.days "
     f"FROM (SELECT s.deal_id, t.days FROM {_STUCK_BY_STAGE.format(window='%(window)s')} "
     "      ORDER BY s.stage_entered_at, s.deal_id LIMIT %(limit)s OFFSET %(offset)s) page "
-    "JOIN pipeline_deals USING (deal_id) ORDER BY stage_entered_at, deal_id"
+    f"JOIN {DEALS} USING (deal_id) ORDER BY stage_entered_at, deal_id"
 )
 STUCK_COUNT = f"SELECT count(*) FROM {_STUCK_BY_STAGE.format(window='ALL')}"
 
@@ -103,14 +104,14 @@ def overdue_next_actions(conn: psycopg.Connection, as_of: datetime, limit: int |
 
 def count_alerts(conn: psycopg.Connection, as_of: datetime, condition: str) -> int:
     """How many open deals meet one of the conditions above (NO_NEXT_ACTION, OVERDUE)."""
-    return conn.execute(f"SELECT count(*) FROM pipeline_deals WHERE {_OPEN} AND {condition}",
+    return conn.execute(f"SELECT count(*) FROM {DEALS} WHERE {_OPEN} AND {condition}",
                         {"as_of": as_of}).fetchone()[0]
 
 
 def _alerts(conn: psycopg.Connection, as_of: datetime, condition: str, limit: int | None,
             offset: int) -> list[DealAlert]:
     rows = conn.execute(
-        f"SELECT {_COLUMNS}, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400 FROM pipeline_deals "
+        f"SELECT {_COLUMNS}, extract(epoch FROM %(as_of)s - stage_entered_at) / 86400 FROM {DEALS} "
         f"WHERE {_OPEN} AND {condition} ORDER BY stage_entered_at, deal_id LIMIT %(limit)s OFFSET %(offset)s",
         {"as_of": as_of, "limit": limit, "offset": offset},
     ).fetchall()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from services.projections.pipeline.as_of import pipeline_at
 from services.security import require
 from services.timeline_api import reports
 from services.timeline_api import schemas as s
@@ -14,7 +15,7 @@ from services.timeline_api.dependencies import (
     AsOfDep, ConnDep, CustomersDep, EventStoreDep, KnownCustomerDep, ProcessDep,
 )
 from services.timeline_api.errors import ERROR_RESPONSES
-from services.timeline_api.queries.audit import pipeline_at, version_recorded_by
+from services.timeline_api.queries.audit import version_recorded_by
 from services.timeline_api.queries.event_store import (
     StoredRow, UnreadableStreamError, replay, stored_events, stream_head,
 )

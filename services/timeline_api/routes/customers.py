@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from services.projections.pipeline.customers import projected_customer, replayed_customer, search_customers
 from services.projections.timeline_queries import InvalidCursorError, customer_timeline, decode_cursor
 from services.security import require
 from services.timeline_api import cursors
@@ -15,7 +16,6 @@ from services.timeline_api.dependencies import (
     NO_NUL, ConnDep, Cursor, CustomersDep, EventStoreDep, KnownCustomerDep, Limit, PeriodDep, ProcessDep,
 )
 from services.timeline_api.errors import ERROR_RESPONSES
-from services.timeline_api.queries.customers import ProjectedCustomer, projected_customer, search_customers
 from services.timeline_api.queries.event_store import replay
 from services.timeline_api.summary import customer_summary, handoff_notes
 from shared.auth import Permission as P
@@ -73,5 +73,5 @@ def summary(customer_id: KnownCustomerDep, conn: ConnDep, store: EventStoreDep, 
     projected = projected_customer(conn, customer_id)
     if projected is None:  # registered a moment ago, not projected yet: this page replays the stream instead
         customer = replay(customers, customer_id)
-        projected = ProjectedCustomer(customer.state, customer.version, {}, source="event_store")
+        projected = replayed_customer(process, customer_id, customer.state, customer.version)
     return customer_summary(customer_id, projected, handoff_notes(conn, store, customers, customer_id), process)

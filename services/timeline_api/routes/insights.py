@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.projections.duplicates_queries import duplicate_approaches
+from services.projections.pipeline.analytics import open_deal_counts
+from services.projections.pipeline.deals import closed_deals
 from services.security import require
 from services.timeline_api import reports
 from services.timeline_api import schemas as s
@@ -15,8 +17,7 @@ from services.timeline_api.dependencies import (
 )
 from services.timeline_api.errors import ERROR_RESPONSES
 from services.timeline_api.outcomes import outcome_report
-from services.timeline_api.queries.analytics import open_deal_counts
-from services.timeline_api.queries.outcomes import closed_deals, closing_events
+from services.timeline_api.queries.outcomes import closing_events
 from shared.auth import Permission as P
 
 router = APIRouter(tags=["insights"], responses=ERROR_RESPONSES, dependencies=[Depends(require(P.READ_PIPELINE))])

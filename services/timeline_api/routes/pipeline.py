@@ -8,7 +8,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from services.projections import stagnation
+from services.projections.pipeline import analytics, stagnation
+from services.projections.pipeline.deals import counts_by_stage, list_deals
 from services.security import require
 from services.timeline_api import cursors, reports
 from services.timeline_api import labels as lb
@@ -17,8 +18,6 @@ from services.timeline_api.dependencies import (
     AsOfDep, ConnDep, Cursor, GroupByParam, Limit, PeriodDep, ProcessDep, Text,
 )
 from services.timeline_api.errors import ERROR_RESPONSES
-from services.timeline_api.queries import analytics
-from services.timeline_api.queries.pipeline import counts_by_stage, list_deals
 from shared.auth import Permission as P
 from shared.domain.errors import InvalidFieldError
 from shared.process import ProcessDefinition
