@@ -483,6 +483,19 @@ class KafkaCluster:
         except Exception:  # noqa: BLE001 - not answering yet, whatever the error
             return False
 
+    def replace(self, timeout: float = 120) -> str:
+        """A new, empty cluster on the same ports (as a broker replaced by one without its disk): every node
+        killed, its data removed, a new cluster id, started again; every topic, message and offset is gone."""
+        for node in self.nodes:
+            node.kill()
+            shutil.rmtree(node.log_dir, ignore_errors=True)
+        self.cluster_id = new_cluster_id()
+        layout_file = self.directory / "cluster.json"
+        layout = json.loads(layout_file.read_text())
+        layout["cluster_id"] = self.cluster_id
+        layout_file.write_text(json.dumps(layout, indent=2) + "\n")
+        return self.start(timeout)
+
     def running_nodes(self) -> list[int]:
         return [node.node_id for node in self.nodes if node.running]
 
