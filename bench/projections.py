@@ -390,8 +390,8 @@ REBUILD_PARTS = {
     "decode stored events (PydanticMapper.to_domain_event)": ("shared/persistence.py:to_domain_event",),
     "lock + read applied versions (Projection._lock_versions)": ("services/projections/base.py:_lock_versions",),
     "projection write (<Projection>.write)": ("services/projections/pipeline/projection.py:write",
-                                              "services/projections/timeline.py:write",
-                                              "services/projections/duplicates.py:write"),
+                                              "services/projections/timeline/projection.py:write",
+                                              "services/projections/duplicates/projection.py:write"),
     "update applied versions (Projection.apply, executemany)": ("services/projections/base.py:apply",),
     "commit (psycopg Transaction.__exit__)": ("psycopg/transaction.py:__exit__",),
 }

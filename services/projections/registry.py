@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from services.projections.base import Projection
-from services.projections.duplicates import DuplicatesProjection
+from services.projections.duplicates.projection import DuplicatesProjection
 from services.projections.pipeline.projection import PipelineProjection
-from services.projections.timeline import TimelineProjection
+from services.projections.timeline.projection import TimelineProjection
 
 PROJECTIONS: dict[str, type[Projection]] = {
     cls.name: cls for cls in (PipelineProjection, TimelineProjection, DuplicatesProjection)

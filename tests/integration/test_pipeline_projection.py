@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.command.app import create_app
-from services.projections.duplicates_queries import duplicate_approaches
-from services.projections.timeline_queries import customer_timeline
+from services.projections.duplicates.queries import duplicate_approaches
+from services.projections.timeline.queries import customer_timeline
 from services.projections.pipeline.stagnation import deals_without_next_action, overdue_next_actions, stuck_deals
 from shared.bootstrap import build_customers
 from tests.streaming import eventually, running

@@ -35,11 +35,11 @@ from shared.events.support import (
 )
 from shared.wire import Delivered
 from services.projections.base import Projection
-from services.projections.duplicates import DuplicatesProjection
-from services.projections.duplicates_queries import duplicate_approaches
-from services.projections.summaries import SUMMARIES, summarize
-from services.projections.timeline import TimelineProjection
-from services.projections.timeline_queries import InvalidCursorError, customer_timeline
+from services.projections.duplicates.projection import DuplicatesProjection
+from services.projections.duplicates.queries import duplicate_approaches
+from services.projections.timeline.summaries import SUMMARIES, summarize
+from services.projections.timeline.projection import TimelineProjection
+from services.projections.timeline.queries import InvalidCursorError, customer_timeline
 
 JST = timezone(timedelta(hours=9))
 START = datetime(2026, 10, 1, 9, 0, tzinfo=JST)

@@ -8,12 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from services.projections.pipeline.customers import projected_customer, replayed_customer, search_customers
-from services.projections.timeline_queries import InvalidCursorError, customer_timeline, decode_cursor
+from services.projections.timeline.queries import InvalidCursorError, customer_timeline, decode_cursor
 from services.security import require
 from services.timeline_api import cursors
 from services.timeline_api import schemas as s
 from services.timeline_api.dependencies import (
-    NO_NUL, ConnDep, Cursor, CustomersDep, EventStoreDep, KnownCustomerDep, Limit, PeriodDep, ProcessDep,
+    NO_NUL, ConnDep, Cursor, ReaderDep, EventStoreDep, KnownCustomerDep, Limit, PeriodDep, ProcessDep,
 )
 from services.timeline_api.errors import ERROR_RESPONSES
 from services.timeline_api.queries.event_store import replay
@@ -68,10 +68,10 @@ def timeline(customer_id: KnownCustomerDep, conn: ConnDep, period: PeriodDep,
 @router.get("/{customer_id}/summary", response_model=s.CustomerSummary,
             summary="For CS and support: company, contacts, deals with phase and stage, what sales heard "
                     "(課題, 導入理由, 決裁者, 予算, 導入時期, BANT) and handed off, tickets, last touch per department")
-def summary(customer_id: KnownCustomerDep, conn: ConnDep, store: EventStoreDep, customers: CustomersDep,
+def summary(customer_id: KnownCustomerDep, conn: ConnDep, store: EventStoreDep, reader: ReaderDep,
             process: ProcessDep) -> s.CustomerSummary:
     projected = projected_customer(conn, customer_id)
     if projected is None:  # registered a moment ago, not projected yet: this page replays the stream instead
-        customer = replay(customers, customer_id)
+        customer = replay(reader, customer_id)
         projected = replayed_customer(process, customer_id, customer.state, customer.version)
-    return customer_summary(customer_id, projected, handoff_notes(conn, store, customers, customer_id), process)
+    return customer_summary(customer_id, projected, handoff_notes(conn, store, reader, customer_id), process)

@@ -13,6 +13,8 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.sql import SQL, Identifier
 
+from services.projections.duplicates.tables import ACTIVITY, CUSTOMERS
+
 
 @dataclass(frozen=True)
 class ActiveSide:
@@ -72,7 +74,7 @@ def duplicate_approaches(conn: Connection, *, as_of: datetime, window_days: int,
     if window_days < 1:
         raise ValueError("window_days must be at least 1")
     params = {"start": as_of - timedelta(days=window_days), "as_of": as_of}
-    activity = SQL(_SIDES).format(activity=Identifier("company_activity" + suffix))
+    activity = SQL(_SIDES).format(activity=Identifier(ACTIVITY + suffix))
     sides: dict[str, list[ActiveSide]] = {}
     for key, team, site, users, customer_ids, first_at, last_at, events in conn.execute(activity, params):
         sides.setdefault(key, []).append(
@@ -80,7 +82,7 @@ def duplicate_approaches(conn: Connection, *, as_of: datetime, window_days: int,
     if not sides:
         return []
     customers: dict[str, list[tuple[UUID, str]]] = {}
-    query = SQL(_CUSTOMERS).format(customers=Identifier("duplicate_customers" + suffix))
+    query = SQL(_CUSTOMERS).format(customers=Identifier(CUSTOMERS + suffix))
     for key, customer_id, company_name in conn.execute(query, (list(sides),)):
         customers.setdefault(key, []).append((customer_id, company_name))
     found = [DuplicateApproach(key, tuple(dict.fromkeys(name for _, name in customers.get(key, ()))),

@@ -1,4 +1,4 @@
-"""The cross-department timeline: every event of a customer as one readable entry.
+"""The timeline projection: one entry per event, whoever's department wrote it.
 
 Sales, CS, support and tech all read the same entries: who did what (user, team,
 department, site), when it happened and when it was recorded, and a one-line
@@ -16,34 +16,25 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
 from services.projections.base import Projection
-from services.projections.summaries import summarize
+from services.projections.handlers import Handlers
+from services.projections.timeline import tables as t
+from services.projections.timeline.summaries import summarize
 from shared.events import CustomerEvent, CustomerRegistered
+
+COMPANY_NAMES = Handlers()  # events that name the customer's company
+
+
+@COMPANY_NAMES.on(CustomerRegistered)
+def _registered(event: CustomerRegistered, names: dict[UUID, str]) -> None:
+    names[event.originator_id] = event.company_name
 
 
 class TimelineProjection(Projection):
-    name = "timeline"
-    tables = ("timeline_entries", "timeline_customers")
+    name = t.NAME
+    tables = t.TABLES
 
     def schema(self) -> dict[str, Sequence[Composable]]:
-        # Indexes stay unnamed: a rebuild creates these tables under a suffix and renames
-        # them, so a fixed index name would clash with the renamed table's. ``create_tables``
-        # runs a table's statements only while the table does not exist, so indexes are
-        # created once, together with their table.
-        entries, customers = self.table("timeline_entries"), self.table("timeline_customers")
-        return {
-            "timeline_entries": [
-                SQL("CREATE TABLE {0} (event_id uuid PRIMARY KEY, customer_id uuid NOT NULL, "
-                    "stream_version bigint NOT NULL, occurred_at timestamptz NOT NULL, "
-                    "recorded_at timestamptz NOT NULL, actor_user text NOT NULL, department text NOT NULL, "
-                    "team text, site text, kind text NOT NULL, summary_ja text NOT NULL, summary_en text NOT NULL, "
-                    "deal_id uuid, ticket_id uuid, company_name text)").format(entries),
-                SQL("CREATE INDEX ON {0} (customer_id, occurred_at DESC, stream_version DESC)").format(entries),
-                SQL("CREATE INDEX ON {0} (department)").format(entries),
-            ],
-            "timeline_customers": [
-                SQL("CREATE TABLE {0} (customer_id uuid PRIMARY KEY, company_name text NOT NULL)").format(customers),
-            ],
-        }
+        return t.schema(self.table)
 
     def write(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> None:
         names = self._company_names(curs, events)
@@ -51,7 +42,7 @@ class TimelineProjection(Projection):
             SQL("INSERT INTO {0} (event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, "
                 "department, team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (event_id) DO NOTHING").format(self.table("timeline_entries")),
+                "ON CONFLICT (event_id) DO NOTHING").format(self.table(t.ENTRIES)),
             [self._row(event, names.get(customer_id))
              for customer_id, customer_events in events.items() for event in customer_events],
         )
@@ -65,8 +56,11 @@ class TimelineProjection(Projection):
 
     def _company_names(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> dict[UUID, str]:
         """Company name per customer: from registrations in this batch, else from earlier ones (one query)."""
-        registered = {c: e.company_name for c, es in events.items() for e in es if isinstance(e, CustomerRegistered)}
-        table = self.table("timeline_customers")
+        registered: dict[UUID, str] = {}
+        for customer_events in events.values():
+            for event in customer_events:
+                COMPANY_NAMES(event, registered)
+        table = self.table(t.CUSTOMERS)
         if registered:
             curs.executemany(SQL("INSERT INTO {0} (customer_id, company_name) VALUES (%s, %s) "
                                  "ON CONFLICT (customer_id) DO NOTHING").format(table), list(registered.items()))

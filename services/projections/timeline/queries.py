@@ -17,6 +17,8 @@ from psycopg import Connection
 from psycopg.rows import class_row
 from psycopg.sql import SQL, Identifier
 
+from services.projections.timeline.tables import ENTRIES
+
 
 @dataclass(frozen=True)
 class TimelineEntry:
@@ -95,7 +97,7 @@ def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Colle
     query = SQL("SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, "
                 "team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name FROM {0} "
                 "WHERE {1} ORDER BY occurred_at DESC, stream_version DESC LIMIT %s").format(
-        Identifier("timeline_entries" + suffix), SQL(" AND ").join(conditions))
+        Identifier(ENTRIES + suffix), SQL(" AND ").join(conditions))
     with conn.cursor(row_factory=class_row(TimelineEntry)) as curs:
         entries = curs.execute(query, [*params, limit + 1]).fetchall()
     if len(entries) <= limit:
