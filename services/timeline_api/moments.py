@@ -9,12 +9,11 @@ and the end of that day for ``as_of`` ("what was known that day").
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
+from services.projections.cursors import EARLIEST, LATEST
 from shared.domain.errors import InvalidFieldError
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _UNESCAPED_PLUS = re.compile(r" (\d{2}(:?\d{2})?)$")  # "+09:00" sent unencoded arrives as " 09:00"
 

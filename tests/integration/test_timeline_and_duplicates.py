@@ -39,7 +39,8 @@ from services.projections.duplicates.projection import DuplicatesProjection
 from services.projections.duplicates.queries import duplicate_approaches
 from services.projections.timeline.summaries import SUMMARIES, summarize
 from services.projections.timeline.projection import TimelineProjection
-from services.projections.timeline.queries import InvalidCursorError, customer_timeline
+from services.projections.cursors import InvalidCursorError
+from services.projections.timeline.queries import customer_timeline
 
 JST = timezone(timedelta(hours=9))
 START = datetime(2026, 10, 1, 9, 0, tzinfo=JST)

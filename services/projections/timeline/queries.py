@@ -2,12 +2,12 @@
 
 Entries are ordered by when they happened (``occurred_at``), then by stream version,
 both descending; the pair is unique within a customer, so a cursor holding it says
-exactly where the next page starts, even when new entries arrive in between.
+exactly where the next page starts, even when new entries arrive in between. Cursors
+are the read models' one codec (``services.projections.cursors``).
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +17,7 @@ from psycopg import Connection
 from psycopg.rows import class_row
 from psycopg.sql import SQL, Identifier
 
+from services.projections import cursors
 from services.projections.timeline.tables import ENTRIES
 
 
@@ -45,26 +46,6 @@ class TimelinePage:
     next_cursor: str | None  # pass as ``before`` for the next (older) page; None: this is the last page
 
 
-class InvalidCursorError(ValueError):
-    """A ``before`` cursor that this module did not produce."""
-
-
-def encode_cursor(occurred_at: datetime, stream_version: int) -> str:
-    return base64.urlsafe_b64encode(f"{occurred_at.isoformat()}|{stream_version}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, version = text.rsplit("|", 1)
-        occurred_at = datetime.fromisoformat(moment)
-        if occurred_at.tzinfo is None:
-            raise ValueError("no UTC offset")
-        return occurred_at, int(version)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidCursorError(f"invalid timeline cursor: {cursor!r}") from error
-
-
 def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Collection[str] | None = None,
                       kinds: Collection[str] | None = None, since: datetime | None = None,
                       until: datetime | None = None, limit: int = 50, before: str | None = None,
@@ -73,8 +54,8 @@ def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Colle
 
     ``departments`` / ``kinds``: keep only entries of these departments (sales, cs,
     support, tech) / event kinds (class names). ``since`` <= occurred_at < ``until``.
-    ``before``: the ``next_cursor`` of the previous page. ``suffix``: the tables'
-    suffix (tests and rebuilds use suffixed tables).
+    ``before``: the ``next_cursor`` of the previous page (else ``InvalidCursorError``).
+    ``suffix``: the tables' suffix (tests and rebuilds use suffixed tables).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -93,7 +74,7 @@ def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Colle
         params.append(until)
     if before is not None:
         conditions.append(SQL("(occurred_at, stream_version) < (%s, %s)"))
-        params.extend(decode_cursor(before))
+        params.extend(cursors.decode(before, cursors.aware, cursors.bigint))
     query = SQL("SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, "
                 "team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name FROM {0} "
                 "WHERE {1} ORDER BY occurred_at DESC, stream_version DESC LIMIT %s").format(
@@ -103,4 +84,4 @@ def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Colle
     if len(entries) <= limit:
         return TimelinePage(entries, None)
     last = entries[limit - 1]
-    return TimelinePage(entries[:limit], encode_cursor(last.occurred_at, last.stream_version))
+    return TimelinePage(entries[:limit], cursors.encode(last.occurred_at, last.stream_version))

@@ -8,10 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from services.projections import cursors
 from services.projections.pipeline import analytics, stagnation
 from services.projections.pipeline.deals import counts_by_stage, list_deals
 from services.security import require
-from services.timeline_api import cursors, reports
+from services.timeline_api import reports
 from services.timeline_api import labels as lb
 from services.timeline_api import schemas as s
 from services.timeline_api.dependencies import (
