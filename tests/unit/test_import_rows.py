@@ -39,7 +39,8 @@ def test_a_customer_row_is_a_registration_under_the_id_its_code_derives() -> Non
     prepared = CUSTOMERS.prepare(2, {"顧客コード": " Ｃ００１ ", "会社名": "株式会社ABC商事", "従業員数": "1,200",
                                      "登録日": "2025/03/31 09:30"})
     envelope = prepared.envelope
-    assert prepared.error is None and (prepared.row, prepared.code, prepared.key) == (2, "C001", "import:customers:C001")
+    assert prepared.error is None
+    assert (prepared.row, prepared.code, prepared.key) == (2, "C001", "import:customers:C001")
     assert isinstance(envelope.command, RegisterCustomer) and envelope.customer_id == customer_id_for("C001")
     details = envelope.command.details
     assert (details.company_name, details.employee_count, details.industry) == ("株式会社ABC商事", 1200, "未分類")
@@ -66,7 +67,8 @@ def test_a_deal_row_is_imported_at_its_stage_named_by_id_label_or_translation() 
     assert (deal.amount, deal.expected_close) == (12_500_000, date(2025, 3, 31))
     assert (imported.stage, imported.source) == ("in_approval", "台帳.xlsx")
     assert imported.stage_entered_at == datetime(2025, 2, 1, 10, 0, tzinfo=JST)
-    for text, stage in (("商談中", "hearing_done"), ("in_approval", "in_approval"), ("In internal approval", "in_approval")):
+    for text, stage in (("商談中", "hearing_done"), ("in_approval", "in_approval"),
+                        ("In internal approval", "in_approval")):
         assert DEALS.prepare(6, {**row, "ステージ": text}).envelope.command.details.imported.stage == stage
 
 
