@@ -8,7 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.projections.timeline.summaries import MAX_TEXT, SUMMARIES, short, summarize
+from services.projections.timeline.summaries import SUMMARIES, summarize
+from services.projections.timeline.wording import MAX_TEXT, short
 from shared import events as ev
 from shared.process import load_process_definition
 
