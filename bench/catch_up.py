@@ -86,7 +86,7 @@ def main() -> int:
         print(f"{'projection':<12} {'worker catch-up':>16} {'rebuild':>10} {'worker / rebuild':>17} {'worker / raw':>13}")
         for name in args.projections.split(","):
             worker_rate = _catch_up(settings, name, total)
-            report = rebuild(PROJECTIONS[name], customers.process, customers, url, progress=False)
+            report = rebuild(PROJECTIONS[name], customers.process, customers.reader, url, progress=False)
             print(f"{name:<12} {worker_rate:>14,.0f}/s {report.rate:>8,.0f}/s {worker_rate / report.rate:>16.2f}× "
                   f"{worker_rate / raw:>12.2f}×")
         customers.close()

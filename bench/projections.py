@@ -404,7 +404,7 @@ def profile_rebuild(name: str, customers, db_url: str, output: Path) -> list[str
     from services.projections.registry import PROJECTIONS
 
     with py_spy(output), GcMeter() as collector:
-        report = rebuild(PROJECTIONS[name], customers.process, customers, db_url, progress=False)
+        report = rebuild(PROJECTIONS[name], customers.process, customers.reader, db_url, progress=False)
     total, parts = split_stacks(output, REBUILD_ROOT, REBUILD_PARTS)
     profile = Profile.read(output, REBUILD_ROOT)
     lines = [f"profile ({total:,} samples at 100/s, idle included, so shares are of wall time): {output}"]
@@ -486,7 +486,7 @@ def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None,
                                          lambda: read_log(customers, decode=True)))
             for name, cls in PROJECTIONS.items():
                 row = timed_row(f"rebuild {name}", lambda cls=cls: rebuild(
-                    cls, customers.process, customers, db_url, progress=False).events)
+                    cls, customers.process, customers.reader, db_url, progress=False).events)
                 report.rows.append(row)
                 print(f"    rebuild {name}: {row.rate:,.0f} events/s", flush=True)
                 if profile_dir is not None and (profile_all or row.rate < TARGET_REBUILD):
@@ -496,7 +496,7 @@ def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None,
                 for name, cls in PROJECTIONS.items():
                     def work(cls=cls, variant=variant) -> int:
                         with gc_variant(variant):
-                            return rebuild(cls, customers.process, customers, db_url, progress=False).events
+                            return rebuild(cls, customers.process, customers.reader, db_url, progress=False).events
                     row = timed_row(f"what-if: rebuild {name}, {label}", work)
                     report.rows.append(row)
                     print(f"    {row.label}: {row.rate:,.0f} events/s", flush=True)

@@ -90,7 +90,7 @@ def build_data(db_url: str, customers_count: int, events: int, big_events: int) 
               f"({history.events / generated:,.0f} events/s)", flush=True)
         rebuilt = {}
         for name in ("pipeline", "timeline", "duplicates"):
-            report = rebuild(PROJECTIONS[name], customers.process, customers, db_url, progress=False)
+            report = rebuild(PROJECTIONS[name], customers.process, customers.reader, db_url, progress=False)
             rebuilt[name] = report.seconds
             print(f"    rebuilt {name}: {report.events:,} events in {report.seconds:,.0f} s "
                   f"({report.rate:,.0f}/s)", flush=True)

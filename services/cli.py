@@ -41,21 +41,58 @@ def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
     from shared.audit import verify_chain
-    from shared.bootstrap import build_customers
 
-    customers = build_customers(settings)
-    report = verify_chain(customers.event_recorder, args.customer_id)
+    reader = _event_store(settings)
+    try:
+        report = verify_chain(reader.recorder, args.customer_id)
+    finally:
+        reader.close()
     print(json.dumps({**report.__dict__, "customer_id": str(report.customer_id)}, ensure_ascii=False, indent=2))
     return 0 if report.intact else 1
 
 
+def _event_store(settings: Settings):
+    """A reader of the event store, once the store's migrations are applied."""
+    from shared.event_store import open_event_store
+    from shared.database import database_url
+    from shared.migrations import migrate
+
+    url = database_url(settings)
+    migrate(url, settings)
+    return open_event_store(settings.model_copy(update={"database_url": url}))
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from services.projections.migrations import read_models
+    from shared.database import database_url
+    from shared.migrations import migrate
+    from shared.process import load_process_definition
+
+    applied = migrate(database_url(settings), settings, read_models(load_process_definition(settings.process_definition)))
+    for line in applied:
+        print(line)
+    if not applied:
+        print("nothing to apply: the database is up to date")
+    return 0
+
+
 def _tokens(settings: Settings, args: argparse.Namespace) -> int:
     from shared.auth import TokenStore
-    from shared.bootstrap import build_customers
+    from shared.database import database_url
+    from shared.migrations import migrate
+
+    url = database_url(settings)
+    migrate(url, settings)
+    store = TokenStore.open(url)
+    try:
+        return _token_action(store, args)
+    finally:
+        store.close()
+
+
+def _token_action(store, args: argparse.Namespace) -> int:
     from shared.events import Actor
 
-    customers = build_customers(settings)  # kept: its connection pool serves the token store
-    store = TokenStore(customers.recorder.datastore)
     if args.action == "issue":
         issued = store.issue(args.role, Actor(user=args.user, team=args.team, department=args.department,
                                                site=args.site))
@@ -145,13 +182,17 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from services.projections.rebuild import rebuild
     from services.projections.registry import PROJECTIONS
-    from shared.bootstrap import build_customers
     from shared.database import database_url
+    from shared.process import load_process_definition
 
     url = database_url(settings)
-    customers = build_customers(settings.model_copy(update={"database_url": url}))
+    settings = settings.model_copy(update={"database_url": url})
+    reader = _event_store(settings)
     tune_gc()
-    report = rebuild(PROJECTIONS[args.name], customers.process, customers, url)
+    try:
+        report = rebuild(PROJECTIONS[args.name], load_process_definition(settings.process_definition), reader, url)
+    finally:
+        reader.close()
     print(f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
           f"({report.rate:,.0f} events/s)")
     if report.dead_letters:
@@ -165,13 +206,17 @@ def _retry(settings: Settings, args: argparse.Namespace) -> int:
     from services.projections.registry import PROJECTIONS
     from services.projections.retry import retry_parked
     from services.projections.store import EventSource
-    from shared.bootstrap import build_customers
     from shared.database import database_url
+    from shared.process import load_process_definition
 
     url = database_url(settings)
-    customers = build_customers(settings.model_copy(update={"database_url": url}))
-    report = retry_parked(PROJECTIONS[args.name](customers.process), EventSource(customers), url,
-                          args.customer or None)
+    settings = settings.model_copy(update={"database_url": url})
+    reader = _event_store(settings)
+    try:
+        report = retry_parked(PROJECTIONS[args.name](load_process_definition(settings.process_definition)),
+                              EventSource(reader), url, args.customer or None)
+    finally:
+        reader.close()
     print(f"{report.projection}: {len(report.resumed):,} customers resumed ({report.events:,} events applied), "
           f"{len(report.still_parked):,} still parked")
     return 0 if not report.still_parked else 1
@@ -204,10 +249,11 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
     rows = projection_status(database_url(settings), list(PROJECTIONS))
     print(f"{'projection':<12} {'applied':>10} {'position':>10} {'store':>10} {'lag':>8} {'parked':>7} "
-          f"{'dead letters':>12}")
+          f"{'dead letters':>12}  tables")
     for s in rows:
         print(f"{s.projection:<12} {s.applied_events:>10,} {s.last_position:>10,} {s.store_events:>10,} "
-              f"{s.lag_events:>8,} {s.parked_customers:>7,} {s.dead_letters:>12,}")
+              f"{s.lag_events:>8,} {s.parked_customers:>7,} {s.dead_letters:>12,}  "
+              + ("needs rebuild (an upgrade changed the definition)" if s.needs_rebuild else "current"))
     return 0
 
 
@@ -261,6 +307,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(run=_serve_command)
 
+    migrate = commands.add_parser("migrate", help="create and upgrade every table (each service also does at "
+                                                  "start-up); prints what it applied")
+    migrate.set_defaults(run=_migrate)
+
     verify = commands.add_parser("verify", help="verify a customer's hash chain (exit 1 if broken)")
     verify.add_argument("customer_id", type=UUID)
     verify.set_defaults(run=_verify)
@@ -283,7 +333,8 @@ def parser() -> argparse.ArgumentParser:
 
     projections = commands.add_parser("projections", help="rebuild a projection, or show every projection's lag")
     actions = projections.add_subparsers(dest="action", required=True)
-    rebuild = actions.add_parser("rebuild", help="replay the event store into new tables and swap them in")
+    rebuild = actions.add_parser("rebuild", help="replay the event store into new tables and swap them in (also "
+                                                 "clears a 'needs rebuild' left by an upgrade)")
     rebuild.add_argument("name", choices=names)
     rebuild.set_defaults(run=_rebuild)
     actions.add_parser("status", help="applied events, position, lag, parked customers and dead letters "

@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.command.schemas import ErrorBody
+from services.http_errors import ErrorBody
 from shared.metrics import CONTENT_TYPE, Metrics
 
 READY_TIMEOUT = 2.0  # seconds

@@ -54,9 +54,9 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
 
 PrincipalDep = Annotated[Principal, Depends(authenticated)]
 
-AUTH_RESPONSES = {
-    401: {"description": "missing, unknown or revoked bearer token"},
-    403: {"description": "the token's role lacks the permission named in the body"},
+AUTH_ERRORS = {  # what a 401 and a 403 mean, in every API's documentation (services/http_errors.py)
+    401: "missing, unknown or revoked bearer token",
+    403: "the token's role lacks the permission named in the body",
 }
 
 

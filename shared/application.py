@@ -38,7 +38,8 @@ from shared.domain.errors import (
 from shared.events import Actor
 from shared.events.limits import Limit, message, problems
 from shared.cache import CustomerCache
-from shared.persistence import CustomerEventRecorder, PydanticMapper, select_latest_snapshots
+from shared.event_store import EventStoreReader
+from shared.persistence import STORE_NAME, CustomerEventRecorder, PydanticMapper, select_latest_snapshots
 from shared.process import ProcessDefinition
 
 MAX_ATTEMPTS = 200  # with backoff, about 10 s of losing every race before giving up
@@ -107,7 +108,7 @@ Result = Outcome | DomainError
 
 
 class Customers(Application[UUID]):
-    name = "Customers"
+    name = STORE_NAME
     snapshotting_projectors = {Customer: Customer.project}  # noqa: RUF012
 
     def __init__(self, process: ProcessDefinition, env: dict[str, str] | None = None,
@@ -126,6 +127,11 @@ class Customers(Application[UUID]):
     def event_recorder(self) -> CustomerEventRecorder:
         assert isinstance(self.recorder, CustomerEventRecorder)
         return self.recorder
+
+    @property
+    def reader(self) -> EventStoreReader:
+        """The same store read without this application (its pool, mapper and snapshots)."""
+        return EventStoreReader(self.event_recorder, self.snapshots.recorder if self.snapshots else None, self.mapper)
 
     def get_customer(self, customer_id: UUID, version: int | None = None) -> Customer:
         """A customer now, or at a past stream version."""

@@ -12,19 +12,19 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID, uuid4
 
-from psycopg.sql import SQL, Identifier
+from psycopg import Cursor
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
 
-from shared.database import SCHEMA_LOCK
+from shared.database import open_pool
 from shared.events import Actor
-
-Role = Literal["sales", "cs", "support", "manager", "auditor", "admin"]
-
 
 class Permission(StrEnum):
     WRITE_CUSTOMERS = "customers:write"  # register, contacts, touchpoints, lead sources
@@ -35,7 +35,6 @@ class Permission(StrEnum):
     READ_CUSTOMERS = "customers:read"  # one customer's timeline, summary, state; search
     READ_PIPELINE = "pipeline:read"  # manager views
     READ_AUDIT = "audit:read"  # raw events, state as of a time, hash chains
-    MANAGE_TOKENS = "tokens:manage"
 
 
 P = Permission
@@ -45,7 +44,7 @@ ROLES: dict[str, frozenset[Permission]] = {
     "support": frozenset({P.WRITE_TICKETS, P.WRITE_SUCCESS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
     "manager": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE}),
     "auditor": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.READ_AUDIT}),
-    "admin": frozenset({P.MANAGE_TOKENS}),
+    "admin": frozenset(),  # tokens are managed with the command line (customer-timeline tokens), not over HTTP
 }
 
 
@@ -70,40 +69,49 @@ def token_hash(token: str) -> str:
 
 
 class TokenStore:
-    def __init__(self, datastore: Any, cache_seconds: float = 5.0) -> None:
-        self.datastore = datastore
-        self.table = SQL("{0}.api_tokens").format(Identifier(datastore.schema))
+    """Tokens in ``api_tokens`` (made by the migrations), on a small pool of its own."""
+
+    def __init__(self, pool: ConnectionPool, cache_seconds: float = 5.0) -> None:
+        self.pool = pool
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
-        with datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            curs.execute(SQL("CREATE TABLE IF NOT EXISTS {0} (token_id uuid PRIMARY KEY, token_hash text UNIQUE "
-                             "NOT NULL, role text NOT NULL, actor jsonb NOT NULL, issued_at timestamptz NOT NULL "
-                             "DEFAULT now(), revoked_at timestamptz)").format(self.table))
+
+    @classmethod
+    def open(cls, url: str, cache_seconds: float = 5.0) -> TokenStore:
+        pool = open_pool(url, "tokens", max_size=4, kwargs={"autocommit": True, "row_factory": dict_row})
+        pool.open(wait=False)
+        return cls(pool, cache_seconds)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor[DictRow]]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as curs:
+            yield curs
 
     def issue(self, role: str, actor: Actor) -> IssuedToken:
         if role not in ROLES:
             raise ValueError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
         token, token_id = f"ct_{secrets.token_urlsafe(32)}", uuid4()
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("INSERT INTO {0} (token_id, token_hash, role, actor) VALUES (%s, %s, %s, %s)").format(
-                self.table), (token_id, token_hash(token), role, actor.model_dump_json()))
+        with self._transaction() as curs:
+            curs.execute("INSERT INTO api_tokens (token_id, token_hash, role, actor) VALUES (%s, %s, %s, %s)",
+                         (token_id, token_hash(token), role, actor.model_dump_json()))
         return IssuedToken(token, Principal(token_id, role, actor))
 
     def revoke(self, token_id: UUID) -> bool:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("UPDATE {0} SET revoked_at = now() WHERE token_id = %s AND revoked_at IS NULL").format(
-                self.table), (token_id,))
+        with self._transaction() as curs:
+            curs.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_id = %s AND revoked_at IS NULL",
+                         (token_id,))
             revoked = curs.rowcount == 1
         with self._lock:
             self._cache.clear()
         return revoked
 
     def list(self) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT token_id, role, actor, issued_at, revoked_at FROM {0} ORDER BY issued_at").format(
-                self.table))
+        with self._transaction() as curs:
+            curs.execute("SELECT token_id, role, actor, issued_at, revoked_at FROM api_tokens ORDER BY issued_at")
             return [dict(row) for row in curs.fetchall()]
 
     def principal(self, token: str) -> Principal | None:
@@ -113,15 +121,12 @@ class TokenStore:
             cached = self._cache.get(digest)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT token_id, role, actor FROM {0} WHERE token_hash = %s AND revoked_at IS NULL")
-                         .format(self.table), (digest,))
+        with self._transaction() as curs:
+            curs.execute("SELECT token_id, role, actor FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
+                         (digest,))
             row = curs.fetchone()
         principal = Principal(row["token_id"], row["role"], Actor.model_validate(row["actor"])) if row else None
         with self._lock:
             self._cache[digest] = (now, principal)
         return principal
 
-
-def issued_at_text(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else "-"

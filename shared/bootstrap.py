@@ -1,9 +1,14 @@
-"""Composition of the write side: settings -> process definition + database -> Customers."""
+"""Composition of the write side: settings -> process definition + migrated database -> Customers.
+
+Only the command API, ingest and the importer build it; whoever only reads the store opens an
+``EventStoreReader`` (``shared/event_store.py``).
+"""
 
 from __future__ import annotations
 
 from shared.application import Customers
-from shared.database import database_url, eventsourcing_env, heal_after_restarts, schema_lock
+from shared.database import database_url, eventsourcing_env, heal_after_restarts
+from shared.migrations import migrate
 from shared.process import ProcessDefinition, load_process_definition
 from shared.settings import Settings
 
@@ -11,7 +16,7 @@ from shared.settings import Settings
 def build_customers(settings: Settings, process: ProcessDefinition | None = None) -> Customers:
     process = process or load_process_definition(settings.process_definition)
     url = database_url(settings)
-    with schema_lock(url):  # creates the event store's tables if missing
-        customers = Customers(process, env=eventsourcing_env(url, settings), snapshot_interval=settings.snapshot_interval)
+    migrate(url, settings)
+    customers = Customers(process, env=eventsourcing_env(url, settings), snapshot_interval=settings.snapshot_interval)
     heal_after_restarts(customers.recorder.datastore.pool)  # its snapshots and tracking share this pool
     return customers

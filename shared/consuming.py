@@ -1,4 +1,4 @@
-"""What every Kafka consumer loop here shares: polling a batch, dead letters, committing."""
+"""What every Kafka consumer loop here shares: polling a batch, poison messages and dead letters, committing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError
 
 log = logging.getLogger(__name__)
+
+
+class PoisonMessageError(ValueError):
+    """A message that can never be processed, whatever is retried: not JSON, an unknown event type or command,
+    a missing or invalid field (``shared/wire.py`` for the events topic, ``services/ingest/messages.py`` for
+    the ingest topic). It goes to the dead-letter topic with this error's text as the reason."""
 
 
 def poll_batch(consumer: KafkaConsumer, max_records: int, timeout_ms: int = 500) -> list[Any]:

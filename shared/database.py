@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -47,7 +48,7 @@ def eventsourcing_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": "5",  # also how long a request waits for a pooled connection (then 503)
         "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(settings.postgres_idle_in_transaction_timeout),
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": "n",  # the migrations make the tables (shared/migrations), never the recorders
     }
 
 
@@ -73,6 +74,17 @@ class CheckBeforeUse:
 RECONNECT_TIMEOUT = 2.0
 
 
+def open_pool(url: str, name: str, max_size: int, **kwargs: Any) -> ConnectionPool:
+    """A pool of our own that checks connections before use and reconnects promptly after a restart;
+    ``kwargs`` go to the pool (``configure``, ``kwargs`` for the connections ...)."""
+    check = CheckBeforeUse()
+    connection_kwargs = {"connect_timeout": 5, **kwargs.pop("kwargs", {})}
+    pool = check.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, check=check, timeout=5,
+                                       reconnect_timeout=RECONNECT_TIMEOUT, name=name, kwargs=connection_kwargs,
+                                       **kwargs)
+    return pool
+
+
 def heal_after_restarts(pool: ConnectionPool) -> None:
     """Make a pool made elsewhere (eventsourcing's) check connections before use (purging every dead one at
     once) and reconnect promptly once the database is back."""
@@ -80,15 +92,16 @@ def heal_after_restarts(pool: ConnectionPool) -> None:
     pool.reconnect_timeout = RECONNECT_TIMEOUT
 
 
-SCHEMA_LOCK = 7_265_353  # advisory lock key: one process at a time creates tables
+SCHEMA_LOCK = 7_265_353  # advisory lock key: one process at a time changes the schema
 
 
 @contextmanager
-def schema_lock(url: str) -> Iterator[None]:
-    """Hold the schema lock (processes starting together would race on CREATE TABLE IF NOT EXISTS)."""
-    with psycopg.connect(url, autocommit=True) as conn:
+def schema_lock(url: str) -> Iterator[psycopg.Connection]:
+    """A connection holding the schema lock (processes starting together would race on CREATE TABLE IF NOT
+    EXISTS); the same session may take the lock again (``pg_advisory_xact_lock``) without waiting."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
         try:
-            yield
+            yield conn
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))

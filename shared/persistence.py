@@ -22,6 +22,8 @@ from psycopg.types.json import set_json_dumps
 
 from shared.events.base import CustomerEvent, canonical_json, upcast
 
+STORE_NAME = "Customers"  # eventsourcing's application name: the tables are customers_events, customers_snapshots
+
 
 class UnusedTranscoder(Transcoder):
     """The mapper encodes JSON itself; eventsourcing still wants a transcoder object."""

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     ingest_results_topic: str = Field(default="customer-command-results", description="one outcome per command, keyed by idempotency key")
     ingest_dead_letter_topic: str = "customer-commands.dead-letter"
     ingest_batch_size: int = Field(default=2000, ge=1, description="most commands appended in one transaction")
+    ingest_consumer_group: str | None = Field(
+        default=None, description="ingest's consumer group; unset: <CONSUMER_GROUP_PREFIX>-ingest, the group ingest "
+                                  "has always joined, so a deployment keeps its committed offsets")
+    ingest_max_poll_interval_ms: int = Field(default=10_000, description="also ingest's group rebalance timeout")
+    ingest_session_timeout_ms: int = 6_000
     duplicate_window_days: int = Field(default=90, ge=1,
                                        description="window in which two teams or sites on one company count as duplicate approach")
 
@@ -70,6 +75,10 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone '{value}'") from None
         return value
+
+    @property
+    def ingest_group(self) -> str:
+        return self.ingest_consumer_group or f"{self.consumer_group_prefix}-ingest"
 
     @property
     def timezone(self) -> ZoneInfo:

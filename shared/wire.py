@@ -14,12 +14,9 @@ from uuid import UUID
 import orjson
 from pydantic import ValidationError
 
+from shared.consuming import PoisonMessageError
 from shared.events import EVENT_TYPES, CustomerEvent
 from shared.events.base import upcast
-
-
-class PoisonMessageError(ValueError):
-    """A message that can never be applied: not JSON, unknown event type, or an invalid payload."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +107,3 @@ def decode(value: bytes | None) -> Delivered:
     except (ValidationError, TypeError, ValueError, AttributeError) as error:
         raise PoisonMessageError(f"invalid payload: {error}") from None
 
-
-def customer_key(customer_id: UUID) -> bytes:
-    return str(customer_id).encode()

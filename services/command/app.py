@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.command.body_limit import BodyLimit
-from services.command.errors import install_error_handlers
-from services.security import install_auth_handlers
-from shared.auth import TokenStore
 from services.command.routes import customers as customer_routes, deals, sales_activity, tickets
 from services.command.writer import BatchingWriter
+from services.http_errors import install_error_handlers
 from services.observability import database_answers, install_observability
+from services.security import install_auth_handlers
 from shared.application import Customers
+from shared.auth import TokenStore
 from shared.bootstrap import build_customers
+from shared.database import database_url
 from shared.metrics import Metrics
 from shared.process import ProcessDefinition
 from shared.settings import Settings
@@ -39,12 +40,14 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.customers = customers or build_customers(settings, process)
-        app.state.tokens = TokenStore(app.state.customers.recorder.datastore)
+        url = database_url(settings)
+        app.state.customers = customers or build_customers(settings.model_copy(update={"database_url": url}), process)
+        app.state.tokens = TokenStore.open(url)
         app.state.writer = BatchingWriter(app.state.customers, settings.write_batch_size)
         app.state.writer.start()
         yield
         await app.state.writer.stop()
+        app.state.tokens.close()
         if customers is None:
             app.state.customers.close()
 

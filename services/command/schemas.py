@@ -98,35 +98,3 @@ class CommandResponse(BaseModel):
     events: list[EventRef]
     created: dict[str, UUID] = Field(default_factory=dict, description="ids of what the command created",
                                      examples=[{"deal_id": "5b6debe0-952a-4b5d-92b3-f90cbd549e0f"}])
-
-
-class UnmetCriterionBody(BaseModel):
-    id: str = Field(examples=["first_meeting_held"])
-    label: str = Field(examples=["初回の打ち合わせが実施されている"])
-    label_en: str = Field(examples=["The first meeting has been held"])
-    rule: str = Field(examples=["all_of"])
-    missing_facts: list[str] = Field(examples=[["meeting_held"]])
-
-
-class FieldErrorBody(BaseModel):
-    field: str = Field(examples=["body.company_name"])
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """The one shape of every 4xx answer."""
-
-    code: str = Field(examples=["transition_criteria_unmet"])
-    message: str
-    field: str | None = None
-    allowed: list[str] | None = None
-    fields: list[FieldErrorBody] | None = Field(default=None, description="the first 20 problems of an invalid request")
-    count: int | None = Field(default=None, description="how many problems the invalid request has in all")
-    unmet_criteria: list[UnmetCriterionBody] | None = None
-    from_phase: str | None = None
-    to_phase: str | None = None
-    expected_version: int | None = None
-    current_version: int | None = None
-    kind: str | None = None
-    id: str | None = None
-    permission: str | None = Field(default=None, description="the permission a 403 lacked")

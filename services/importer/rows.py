@@ -31,7 +31,7 @@ from services.importer.mapping import Mapping
 from shared.application import Envelope
 from shared.commands import AddContact, Command, ImportDeal, RegisterCustomer
 from shared.events import Actor
-from shared.events.limits import Limit, message, problems
+from shared.events.limits import LISTED_PROBLEMS, Limit, message, problems
 from shared.process import ProcessDefinition
 
 TRUE = {"1", "true", "yes", "y", "はい", "○", "◯", "〇", "●", "✓", "✔", "有", "あり", "済"}
@@ -41,7 +41,6 @@ _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*�
 _INT = re.compile(r"^-?\d+(?:\.0*)?$")
 CODE_LIMIT = Limit(max_length=100)  # codes become ids and idempotency keys
 IMPORT_SCOPE = "import"  # whose keys: the importer's, whoever runs it (a re-run by anyone appends nothing)
-LISTED_PROBLEMS = 20  # a refused row names this many of its problems
 
 
 class RowError(ValueError):

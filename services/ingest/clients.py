@@ -27,11 +27,11 @@ class IngestClients:
     def consumer(self) -> KafkaConsumer:
         s = self.settings
         return KafkaConsumer(
-            s.ingest_topic, bootstrap_servers=self.bootstrap, group_id=f"{s.consumer_group_prefix}-ingest",
+            s.ingest_topic, bootstrap_servers=self.bootstrap, group_id=s.ingest_group,
             client_id="ingest", enable_auto_commit=False, auto_offset_reset="earliest",
             allow_auto_create_topics=False, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-            max_poll_records=s.ingest_batch_size, max_poll_interval_ms=s.projection_max_poll_interval_ms,
-            session_timeout_ms=s.projection_session_timeout_ms, heartbeat_interval_ms=1000)
+            max_poll_records=s.ingest_batch_size, max_poll_interval_ms=s.ingest_max_poll_interval_ms,
+            session_timeout_ms=s.ingest_session_timeout_ms, heartbeat_interval_ms=1000)
 
     def producer(self) -> KafkaProducer:
         return make_producer(self.bootstrap, self.settings, "ingest-results", linger_ms=20, batch_size=512 * 1024)

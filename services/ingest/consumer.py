@@ -29,9 +29,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from services.ingest.clients import IngestClients
-from services.ingest.messages import PoisonMessageError, Rejected, decode, outcome_message, rejection_message
+from services.ingest.messages import Rejected, decode, outcome_message, rejection_message
 from shared.application import Customers, Envelope, Result
-from shared.consuming import commit_offsets, dead_letter, poll_batch
+from shared.consuming import PoisonMessageError, commit_offsets, dead_letter, poll_batch
 from shared.metrics import Metrics
 from shared.resilience import keep_running
 

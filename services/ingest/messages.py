@@ -31,16 +31,12 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_val
 
 from shared.application import Envelope, Outcome, Result
 from shared.commands import COMMAND_TYPES
+from shared.consuming import PoisonMessageError
 from shared.domain.errors import DomainError
 from shared.events import Actor
-from shared.events.limits import refuse_unfit
+from shared.events.limits import listed_problems, refuse_unfit
 
 ENVELOPE_FIELDS = {"command", "idempotency_key", "customer_id", "actor", "occurred_at", "expected_version"}
-LISTED_PROBLEMS = 20  # a rejection names this many problems of an invalid message, and counts them all
-
-
-class PoisonMessageError(ValueError):
-    """A message no app could be answered about: not JSON, unknown command, no idempotency key."""
 
 
 class EnvelopeFields(BaseModel):
@@ -112,10 +108,7 @@ def rejection_message(rejected: Rejected) -> tuple[bytes, bytes]:
 
 def _invalid(error: ValidationError) -> dict[str, Any]:
     problems = error.errors(include_url=False, include_input=False)
-    fields = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in problems[:LISTED_PROBLEMS]]
-    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    if len(problems) > LISTED_PROBLEMS:
-        message += f"; and {len(problems) - LISTED_PROBLEMS} more"
+    fields, message = listed_problems(problems, lambda loc: ".".join(map(str, loc)))
     return {"code": "invalid_field", "field": fields[0]["field"], "message": message, "fields": fields,
             "count": len(problems)}
 

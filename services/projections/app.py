@@ -1,4 +1,4 @@
-"""Composition root of a projection worker: settings -> event store + broker -> ProjectionWorker."""
+"""Composition root of a projection worker: settings -> migrations, event store reader + broker -> ProjectionWorker."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from functools import partial
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from services.projections.migrations import read_models
 from services.projections.registry import PROJECTIONS
 from services.projections.store import EventSource
 from services.projections.worker import ProjectionWorker
-from shared.bootstrap import build_customers
+from shared.event_store import open_event_store
 from shared.broker import bootstrap_servers, ensure_event_topics, topic_id
 from shared.database import database_url
 from shared.metrics import Metrics
+from shared.migrations import migrate
+from shared.process import load_process_definition
 from shared.settings import Settings
 
 
@@ -34,10 +37,12 @@ def _producer(bootstrap: str, name: str) -> KafkaProducer:
 
 def build_worker(settings: Settings, name: str, metrics: Metrics | None = None) -> ProjectionWorker:
     url = database_url(settings)
-    customers = build_customers(settings.model_copy(update={"database_url": url}))
+    process = load_process_definition(settings.process_definition)
+    migrate(url, settings, read_models(process))
+    reader = open_event_store(settings.model_copy(update={"database_url": url}))
     bootstrap = bootstrap_servers(settings)
-    projection = PROJECTIONS[name](customers.process)
+    projection = PROJECTIONS[name](process)
     return ProjectionWorker(projection, partial(_consumer, settings, bootstrap, name), partial(_producer, bootstrap, name),
-                            partial(topic_id, bootstrap, settings.events_topic), url, EventSource(customers),
+                            partial(topic_id, bootstrap, settings.events_topic), url, EventSource(reader),
                             settings.dead_letter_topic, settings.projection_batch_size, metrics,
                             settings.retry_cap_seconds)

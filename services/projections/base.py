@@ -66,19 +66,28 @@ class Projection:
     def all_tables(self) -> tuple[str, ...]:
         return (*self.tables, self.versions_table, self.dead_letters_table)
 
-    def create_tables(self, curs: Cursor) -> None:
-        """Create each table that does not exist yet, with its indexes.
-
-        Indexes stay unnamed (PostgreSQL names them), so tables renamed by a rebuild
-        never collide with the next rebuild's.
-        """
-        curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))  # workers may start together
+    def definition(self) -> dict[str, Sequence[Composable]]:
+        """Every table of the read model (without suffix) with its CREATE statements: its read tables, then its
+        versions and dead letters tables."""
         versions = [SQL("CREATE TABLE {0} (customer_id uuid PRIMARY KEY, version bigint NOT NULL, "
                         "position bigint NOT NULL DEFAULT 0, parked_version bigint, parked_reason text)"
                         ).format(self.table(self.versions_table))]
         letters = dead_letters.schema(self.table(self.dead_letters_table))
-        for base, statements in {**self.schema(), self.versions_table: versions,
-                                 self.dead_letters_table: letters}.items():
+        return {**self.schema(), self.versions_table: versions, self.dead_letters_table: letters}
+
+    def create_statements(self) -> list[Composable]:
+        """The definition as one list: what the migrations fingerprint to notice a changed read model."""
+        return [statement for statements in self.definition().values() for statement in statements]
+
+    def create_tables(self, curs: Cursor) -> None:
+        """Create each table that does not exist yet, with its indexes (the migrations do, for the live tables;
+        a rebuild, for its new ones).
+
+        Indexes stay unnamed (PostgreSQL names them), so tables renamed by a rebuild
+        never collide with the next rebuild's.
+        """
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))  # the runner's session holds it already
+        for base, statements in self.definition().items():
             curs.execute("SELECT to_regclass(%s)", (base + self.suffix,))
             if curs.fetchone()[0] is None:
                 for statement in statements:

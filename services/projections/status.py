@@ -1,4 +1,5 @@
-"""How far each projection is: events applied, last position, lag behind the event store, dead letters."""
+"""How far each projection is: events applied, last position, lag behind the event store, dead letters, and
+whether its tables wait for a rebuild after an upgrade."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg.sql import SQL, Identifier
+
+from shared.migrations.read_models import needing_rebuild
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class ProjectionStatus:
     store_position: int
     parked_customers: int = 0
     dead_letters: int = 0
+    needs_rebuild: bool = False  # its tables were made with an older definition (shared/migrations/read_models.py)
 
     @property
     def lag_events(self) -> int:
@@ -30,6 +34,8 @@ def projection_status(database_url: str, names: list[str], events_table: str = "
             SQL("SELECT count(*), coalesce(max(notification_id), 0) FROM {0}").format(Identifier(events_table))
         ).fetchone()
         statuses = []
+        with conn.cursor() as curs:
+            stale = needing_rebuild(curs)
         for name in names:
             versions, letters = f"{name}_versions", f"{name}_dead_letters"
             applied = position = parked = dead = 0
@@ -43,5 +49,5 @@ def projection_status(database_url: str, names: list[str], events_table: str = "
             if conn.execute("SELECT to_regclass(%s)", (letters,)).fetchone()[0] is not None:
                 dead = conn.execute(SQL("SELECT count(*) FROM {0}").format(Identifier(letters))).fetchone()[0]
             statuses.append(ProjectionStatus(name, int(applied), int(position), int(store_events),
-                                             int(store_position), int(parked), int(dead)))
+                                             int(store_position), int(parked), int(dead), name in stale))
         return statuses

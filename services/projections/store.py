@@ -16,15 +16,15 @@ from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
 from services.projections.dead_letters import DeadLetter
-from shared.application import Customers
+from shared.event_store import EventStoreReader
 from shared.events import CustomerEvent
 from shared.wire import Delivered, Identity
 
 
 class EventSource:
-    def __init__(self, customers: Customers) -> None:
-        self.customers = customers
-        recorder = customers.event_recorder
+    def __init__(self, reader: EventStoreReader) -> None:
+        self.reader = reader
+        recorder = reader.recorder
         self._at_positions = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {0}.{1} "
             "WHERE notification_id = ANY(%s)").format(Identifier(recorder.datastore.schema),
@@ -32,7 +32,7 @@ class EventSource:
 
     def missing(self, customer_id: UUID, after: int, up_to: int) -> list[CustomerEvent]:
         """A customer's events with after < version <= up_to, from the event store."""
-        events = list(self.customers.events.get(customer_id, gt=after, lte=up_to))
+        events = self.reader.stream(customer_id, after, up_to)
         versions = [e.originator_version for e in events]
         if versions != list(range(after + 1, up_to + 1)):
             raise LookupError(f"the event store lacks events of {customer_id} in ({after}, {up_to}]")
@@ -40,7 +40,7 @@ class EventSource:
 
     def after(self, customer_id: UUID, version: int) -> list[Delivered]:
         """A customer's stored events after a version (positions unknown: 0)."""
-        return [Delivered(e, 0) for e in self.customers.events.get(customer_id, gt=version)]
+        return [Delivered(e, 0) for e in self.reader.stream(customer_id, version)]
 
     def verified(self, messages: Sequence[tuple[Identity, Any]]) -> tuple[list[Delivered], list[DeadLetter]]:
         """The stored events the messages name, each checked against its message; the rest dead letters."""
@@ -70,7 +70,7 @@ class EventSource:
         stored = StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
                              topic=row["topic"], state=bytes(row["state"]))
         try:
-            return Delivered(self.customers.mapper.to_domain_event(stored), row["notification_id"])
+            return Delivered(self.reader.mapper.to_domain_event(stored), row["notification_id"])
         except Exception as error:  # noqa: BLE001 - whatever the stored bytes break, this event cannot be read
             return DeadLetter("event_store", f"cannot decode the stored event: {type(error).__name__}: {error}",
                               row["originator_id"], row["originator_version"], row["notification_id"],
@@ -79,7 +79,7 @@ class EventSource:
     def _rows(self, positions: list[int]) -> dict[int, dict[str, Any]]:
         if not positions:
             return {}
-        with self.customers.event_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.reader.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._at_positions, (positions,))
             return {row["notification_id"]: row for row in curs.fetchall()}
 

@@ -29,10 +29,10 @@ from kafka.errors import KafkaError
 from services.projections.base import Projection
 from services.projections.dead_letters import DeadLetter
 from services.projections.store import EventSource
-from shared.consuming import commit_offsets, dead_letter, poll_batch
+from shared.consuming import PoisonMessageError, commit_offsets, dead_letter, poll_batch
 from shared.metrics import Metrics
 from shared.resilience import keep_running
-from shared.wire import PoisonMessageError, identify
+from shared.wire import identify
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,7 @@ class ProjectionWorker:
         self.component = f"projection {projection.name}"
         self.consumer, self.producer = connect_consumer(), connect_producer()
         self.topic_id, self.rewind = read_topic_id(), False
-        self.conn = psycopg.connect(database_url)
-        with self.conn.transaction(), self.conn.cursor() as curs:
-            projection.create_tables(curs)
+        self.conn = psycopg.connect(database_url)  # its tables: made by the migrations (see app.py)
         self.pending: list[Any] | None = None  # a polled batch not yet applied and committed
         self.kafka_broken = False
         self.lag_read_at = time.monotonic()
@@ -135,7 +133,7 @@ class ProjectionWorker:
         self.lag_read_at = time.monotonic()
         self._notice_new_topic()
         with self.conn.transaction(), self.conn.cursor() as curs:
-            lag, parked = self.projection.lag(curs, self.source.customers.event_recorder.events_table_name)
+            lag, parked = self.projection.lag(curs, self.source.reader.events_table_name)
         self.metrics.lag.labels(self.component).set(lag)
         self.metrics.parked.labels(self.component).set(parked)
 
@@ -168,3 +166,4 @@ class ProjectionWorker:
         self.consumer.close()
         self.producer.close()
         self.conn.close()
+        self.source.reader.close()

@@ -1,7 +1,7 @@
 """Where the relay is: the last notification id published, and the id of the topic it went to, in PostgreSQL.
 
 Each call opens a short connection of its own, so nothing needs rebuilding after the
-database restarted.
+database restarted. The table is made by the migrations (``shared/migrations/m0003_relay_positions.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ class RelayPositions:
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-
-    def prepare(self) -> None:
-        with self._connect() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS relay_positions (name text PRIMARY KEY, position bigint NOT NULL)")
-            conn.execute("ALTER TABLE relay_positions ADD COLUMN IF NOT EXISTS topic_id text")
 
     def get(self) -> int:
         return self._row()[0]

@@ -26,7 +26,7 @@ from kafka.errors import KafkaError
 
 from services.relay.positions import RelayPositions
 from services.relay.topic import EventsTopic
-from shared.application import Customers
+from shared.event_store import EventStoreReader
 from shared.metrics import Metrics
 from shared.resilience import keep_running
 from shared.wire import encode
@@ -37,9 +37,9 @@ SEND_TIMEOUT = 30.0  # seconds to wait for one acknowledgement (the producer its
 
 
 class Relay:
-    def __init__(self, customers: Customers, topic: EventsTopic, positions: RelayPositions, batch_size: int,
+    def __init__(self, reader: EventStoreReader, topic: EventsTopic, positions: RelayPositions, batch_size: int,
                  metrics: Metrics | None = None, retry_cap: float = 5.0) -> None:
-        self.customers, self.topic, self.positions = customers, topic, positions
+        self.reader, self.topic, self.positions = reader, topic, positions
         self.batch_size, self.metrics, self.retry_cap = batch_size, metrics, retry_cap
         self.producer: KafkaProducer | None = None
         self.listener: psycopg.Connection | None = None
@@ -49,7 +49,6 @@ class Relay:
         """Read the position, make missing topics and a producer (again, after a failure)."""
         if self.producer is not None:
             return
-        self.positions.prepare()
         self.position = self.positions.get()
         current, created = self.topic.prepare()
         stored = self.positions.topic_id()
@@ -68,8 +67,7 @@ class Relay:
         self.connect()
         assert self.producer is not None
         started = time.perf_counter()
-        notifications = self.customers.recorder.select_notifications(
-            start=self.position, limit=self.batch_size, inclusive_of_start=False)
+        notifications = self.reader.notifications(self.position, self.batch_size)
         if notifications:
             futures = [self.producer.send(self.topic.name, key=key, value=value)
                        for key, value in map(self._encode, notifications)]
@@ -99,7 +97,7 @@ class Relay:
             self.metrics.events.labels("relay").inc(published)
             self.metrics.batches.labels("relay").inc()
             self.metrics.batch_seconds.labels("relay").observe(seconds)
-        latest = self.customers.recorder.max_notification_id() or 0
+        latest = self.reader.last_position()
         self.metrics.lag.labels("relay").set(max(0, latest - self.position))
 
     def step(self, poll_interval: float = 1.0) -> None:
@@ -107,7 +105,7 @@ class Relay:
         if self.publish_next() < self.batch_size:
             if self.listener is None:
                 self.listener = psycopg.connect(self.positions.url, autocommit=True, connect_timeout=5)
-                self.listener.execute(f'LISTEN "{self.customers.recorder.channel_name}"')
+                self.listener.execute(f'LISTEN "{self.reader.channel_name}"')
             for _ in self.listener.notifies(timeout=poll_interval, stop_after=1):
                 pass
 
@@ -123,7 +121,7 @@ class Relay:
 
     def close(self) -> None:
         self.disconnect()
-        self.customers.close()
+        self.reader.close()
 
     def run(self, stop: threading.Event, poll_interval: float = 1.0) -> None:
         """Publish until stopped, riding out database and broker outages."""

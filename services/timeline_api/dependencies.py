@@ -17,8 +17,8 @@ from psycopg import Connection
 
 from services.timeline_api.moments import check_period, parse_moment
 from services.timeline_api.queries.event_store import EventStore, customer_exists
-from shared.application import Customers
 from shared.domain.errors import NotFoundError
+from shared.event_store import EventStoreReader
 from shared.process import ProcessDefinition
 
 
@@ -27,12 +27,12 @@ def connection(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-def customers_of(request: Request) -> Customers:
-    return request.app.state.customers
+def reader_of(request: Request) -> EventStoreReader:
+    return request.app.state.reader
 
 
 def process_of(request: Request) -> ProcessDefinition:
-    return request.app.state.customers.process
+    return request.app.state.process
 
 
 def event_store_of(request: Request) -> EventStore:
@@ -66,7 +66,7 @@ def period(request: Request,
 
 
 ConnDep = Annotated[Connection, Depends(connection)]
-CustomersDep = Annotated[Customers, Depends(customers_of)]
+ReaderDep = Annotated[EventStoreReader, Depends(reader_of)]  # replay and decoding, for the auditors' views
 ProcessDep = Annotated[ProcessDefinition, Depends(process_of)]
 EventStoreDep = Annotated[EventStore, Depends(event_store_of)]
 AsOfDep = Annotated[datetime, Depends(as_of)]

@@ -20,7 +20,7 @@ from services.projections.pipeline.customers import ProjectedCustomer
 from services.timeline_api import labels as lb
 from services.timeline_api import schemas as s
 from services.timeline_api.queries.event_store import EventStore, events_of_types
-from shared.application import Customers
+from shared.event_store import EventStoreReader
 from shared.domain.state import CustomerState
 from shared.events import HandedOffToCS
 from shared.process import ProcessDefinition
@@ -28,12 +28,12 @@ from shared.process import ProcessDefinition
 STATUS_ORDER = {"open": 0, "won": 1, "lost": 2}
 
 
-def handoff_notes(conn: Connection, store: EventStore, customers: Customers, customer_id: UUID
+def handoff_notes(conn: Connection, store: EventStore, reader: EventStoreReader, customer_id: UUID
                   ) -> dict[str, s.HandoffOut]:
     """The latest hand-off of each deal of the customer; an unreadable stored row is left out."""
     found: dict[str, s.HandoffOut] = {}
     for row in events_of_types(conn, store, [customer_id], [get_topic(HandedOffToCS)]):
-        if (e := row.event(customers.mapper)) is None:
+        if (e := row.event(reader.mapper)) is None:
             continue
         found[str(e.deal_id)] = s.HandoffOut(goal=e.goal, cautions=e.cautions, expectations=e.expectations,
                                              cs_owner=e.cs_owner, first_response_at=e.first_response_at,

@@ -19,6 +19,7 @@ limits that held since the field existed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import cache
@@ -55,6 +56,19 @@ class Limit:
                 if self.max_length is not None and branch.get("items", {}).get("type") == "string":
                     branch["items"]["maxLength"] = self.max_length
         return schema
+
+
+LISTED_PROBLEMS = 20  # a refusal (HTTP, ingest, import) names this many of its problems, and counts them all
+
+
+def listed_problems(found: Sequence[Any], field: Callable[[tuple], str]) -> tuple[list[dict[str, str]], str]:
+    """The first LISTED_PROBLEMS of pydantic's problems as ``{"field", "message"}`` (``field`` names a problem's
+    location), and one message naming them, with how many more there are."""
+    fields = [{"field": field(e["loc"]), "message": e["msg"]} for e in found[:LISTED_PROBLEMS]]
+    text = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    if len(found) > LISTED_PROBLEMS:
+        text += f"; and {len(found) - LISTED_PROBLEMS} more"
+    return fields, text
 
 
 def refuse_unfit(model: BaseModel) -> None:

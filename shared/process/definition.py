@@ -159,7 +159,9 @@ class Transition(_Model):
         return tuple(criterion for criterion in self.criteria if not criterion.holds(facts))
 
 
-class Outcome(_Model):
+class DealOutcome(_Model):
+    """How a deal can end (won, lost), and the select field holding its reason."""
+
     id: str
     label: str
     label_en: str
@@ -186,7 +188,7 @@ class ProcessDefinition(_Model):
     phases: Annotated[tuple[Phase, ...], NonEmpty]
     required_information: dict[str, RequiredInfo] = {}
     transitions: tuple[Transition, ...] = ()
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, DealOutcome] = {}
     select_fields: dict[str, SelectField] = {}
     priority_buckets: PriorityBuckets
     _phases: dict[str, tuple[int, Phase]] = PrivateAttr(default_factory=dict)
@@ -263,7 +265,7 @@ class ProcessDefinition(_Model):
     def label_en(self, item_id: str) -> str:
         return self._labelled(item_id).label_en
 
-    def _labelled(self, item_id: str) -> Phase | Stage | Outcome:
+    def _labelled(self, item_id: str) -> Phase | Stage | DealOutcome:
         if item_id in self._phases:
             return self._phases[item_id][1]
         if item_id in self._stages:

@@ -93,7 +93,7 @@ def test_an_event_the_database_refuses_parks_only_its_customer_and_everyone_else
     result = run_cli("projections", "status", env={"DATABASE_URL": settings.database_url})
     assert result.returncode == 0 and "parked" in result.stdout, result.stderr
     for name in NAMES:  # a rebuild completes, parks the same customer, and ends where the workers are
-        report = rebuild(PROJECTIONS[name], customers.process, customers, settings.database_url, progress=False)
+        report = rebuild(PROJECTIONS[name], customers.process, customers.reader, settings.database_url, progress=False)
         assert [(d.customer_id, d.stream_version) for d in report.dead_letters] == [(bad, 1)], name
         assert report.events == good + more + 2
     with psycopg.connect(settings.database_url, autocommit=True) as db:
@@ -124,7 +124,7 @@ def test_an_undecodable_stored_event_parks_its_customer_from_there_on(isolated, 
         assert reason.startswith("cannot decode the stored event"), reason
         assert db.execute("SELECT max(stream_version) FROM timeline_entries WHERE customer_id = %s",
                           (victim[0],)).fetchone()[0] == victim[1]
-    report = rebuild(PROJECTIONS["timeline"], customers.process, customers, settings.database_url, progress=False)
+    report = rebuild(PROJECTIONS["timeline"], customers.process, customers.reader, settings.database_url, progress=False)
     assert [(d.customer_id, d.stream_version) for d in report.dead_letters] == [(victim[0], victim[1] + 1)]
     customers.close()
 
@@ -221,7 +221,7 @@ def test_a_stored_event_from_year_one_is_parked_and_the_pipeline_still_answers(i
         eventually(lambda: workers["pipeline"].applied == good and workers["pipeline"].dead_lettered == 1, timeout=60)
     with psycopg.connect(settings.database_url, autocommit=True) as db:
         assert "outside [1900-01-01, 2100-01-01)" in db.execute("SELECT reason FROM pipeline_dead_letters").fetchone()[0]
-    with TestClient(create_app(settings, customers)) as client:
+    with TestClient(create_app(settings, customers.reader)) as client:
         headers = auth(client, role="manager")
         for path in ("/pipeline", "/pipeline/stagnation", "/pipeline/summary"):
             response = client.get(path, headers=headers)

@@ -49,7 +49,7 @@ def test_every_event_delivered_twice_is_applied_once(isolated, actor) -> None:
         eventually(lambda: workers["pipeline"].consumed >= 2 * total, timeout=60)
         assert workers["pipeline"].applied == total == applied(settings)
         once = checksum(conn, TABLES)
-    rebuild(PipelineProjection, customers.process, customers, settings.database_url, progress=False)
+    rebuild(PipelineProjection, customers.process, customers.reader, settings.database_url, progress=False)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         assert checksum(conn, TABLES) == once
     customers.close()
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_batch_ends_identical_to_a_rebuild(isolated, actor) 
         worker.wait(timeout=30)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         after_crash = checksum(conn, TABLES)
-    report = rebuild(PipelineProjection, customers.process, customers, settings.database_url, progress=False)
+    report = rebuild(PipelineProjection, customers.process, customers.reader, settings.database_url, progress=False)
     assert report.events == total
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         assert checksum(conn, TABLES) == after_crash

@@ -108,7 +108,7 @@ def test_processes_starting_together_on_a_fresh_database_all_come_up(isolated) -
 
     def start(_: int):
         app = build_customers(settings)
-        TokenStore(app.recorder.datastore)
+        TokenStore.open(settings.database_url).close()
         with psycopg.connect(settings.database_url) as conn, conn.transaction(), conn.cursor() as curs:
             PipelineProjection(app.process).create_tables(curs)
         return app

@@ -177,7 +177,7 @@ def fuzz_targets(settings, customers) -> Iterator[Callable[[str], FuzzTarget]]:
         if name not in started:
             create_app = _create_app(name)
             assert create_app is not None
-            app = create_app(settings, customers)
+            app = create_app(settings, customers if name == "command" else customers.reader)
             client = TestClient(app)  # raise_server_exceptions: an unhandled error fails with its traceback
             contexts.append(client)
             client.__enter__()

@@ -57,7 +57,7 @@ def test_a_worker_waits_out_a_postgres_outage_and_catches_up_to_a_rebuild(restar
     assert applied(settings) == total
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         after_outage = checksum(conn, TABLES)
-    report = rebuild(PipelineProjection, customers.process, customers, settings.database_url, progress=False)
+    report = rebuild(PipelineProjection, customers.process, customers.reader, settings.database_url, progress=False)
     assert report.events == total and not report.dead_letters
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         assert checksum(conn, TABLES) == after_outage

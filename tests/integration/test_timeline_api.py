@@ -202,7 +202,7 @@ def stack(isolated):
     settings = isolated()
     customers = build_customers(settings)
     with TestClient(create_command_app(settings, customers)) as client, \
-            TestClient(create_timeline_app(settings, customers)) as api, \
+            TestClient(create_timeline_app(settings, customers.reader)) as api, \
             running(settings, ("pipeline", "timeline", "duplicates")), \
             psycopg.connect(settings.database_url, autocommit=True) as conn:
         story = write_history(client)
@@ -302,7 +302,7 @@ def test_before_any_worker_ran_the_api_answers_and_the_summary_replays_the_strea
     customers = build_customers(settings)
     try:
         with TestClient(create_command_app(settings, customers)) as client, \
-                TestClient(create_timeline_app(settings, customers)) as api:
+                TestClient(create_timeline_app(settings, customers.reader)) as api:
             cid = post(client, "/customers", {"company_name": "株式会社できたて", "industry": "IT"})["customer_id"]
             post(client, f"/customers/{cid}/deals", {"title": "新規案件", "owner": "tanaka"})
             headers = auth(api, {**HQ, "user": "early-cs"}, role="cs")

@@ -17,7 +17,7 @@ from eventsourcing.utils import TopicError
 from psycopg import Connection
 from psycopg.sql import SQL, Composable, Identifier
 
-from shared.application import Customers
+from shared.event_store import EventStoreReader
 from shared.domain.customer import Customer
 from shared.domain.errors import InvalidStateError
 from shared.persistence import CustomerEventRecorder
@@ -106,10 +106,10 @@ def events_of_types(conn: Connection, store: EventStore, customer_ids: Sequence[
     return [StoredRow(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
 
 
-def replay(customers: Customers, customer_id: UUID, version: int | None = None) -> Customer:
+def replay(reader: EventStoreReader, customer_id: UUID, version: int | None = None) -> Customer:
     """The customer now or at a version, from the latest snapshot up to it and the events after."""
     try:
-        return customers.get_customer(customer_id, version=version)
+        return reader.get_customer(customer_id, version=version)
     except (ValueError, KeyError, TypeError, AttributeError, TopicError) as error:
         raise UnreadableStreamError(f"the stream of {customer_id} cannot be replayed to version {version or 'now'} "
                                     f"({type(error).__name__}); see /audit/customers/{customer_id}/verify") from None

@@ -15,18 +15,18 @@ from eventsourcing.utils import get_topic
 from psycopg import Connection
 
 from services.timeline_api.queries.event_store import EventStore, events_of_types
-from shared.application import Customers
+from shared.event_store import EventStoreReader
 from shared.events import DealLost, DealWon
 
 OUTCOME_EVENTS = {"won": DealWon, "lost": DealLost}
 
 
-def closing_events(conn: Connection, store: EventStore, customers: Customers, outcome: str,
+def closing_events(conn: Connection, store: EventStore, reader: EventStoreReader, outcome: str,
                    rows: list[dict[str, Any]]) -> dict[Any, DealWon | DealLost]:
     """Deal id -> the event that closed it; a stored row that cannot be read is left out."""
     found: dict[Any, Any] = {}
     topic = get_topic(OUTCOME_EVENTS[outcome])
     for row in events_of_types(conn, store, sorted({r["customer_id"] for r in rows}), [topic]):
-        if (event := row.event(customers.mapper)) is not None:
+        if (event := row.event(reader.mapper)) is not None:
             found[event.deal_id] = event
     return found

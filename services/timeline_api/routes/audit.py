@@ -12,7 +12,7 @@ from services.security import require
 from services.timeline_api import reports
 from services.timeline_api import schemas as s
 from services.timeline_api.dependencies import (
-    AsOfDep, ConnDep, CustomersDep, EventStoreDep, KnownCustomerDep, ProcessDep,
+    AsOfDep, ConnDep, ReaderDep, EventStoreDep, KnownCustomerDep, ProcessDep,
 )
 from services.timeline_api.errors import ERROR_RESPONSES
 from services.timeline_api.queries.audit import version_recorded_by
@@ -52,14 +52,14 @@ def events(customer_id: KnownCustomerDep, conn: ConnDep, store: EventStoreDep,
 @router.get("/customers/{customer_id}/state", response_model=s.StateAsOf,
             summary="The customer's state as the event store knew it at as_of (last version recorded by then)")
 def state_as_of(customer_id: KnownCustomerDep, as_of: AsOfDep, conn: ConnDep, store: EventStoreDep,
-                customers: CustomersDep) -> s.StateAsOf:
+                reader: ReaderDep) -> s.StateAsOf:
     found = version_recorded_by(conn, store, customer_id, as_of)
     if found.unreadable is not None:
         raise UnreadableStreamError(f"stored event {found.unreadable} of {customer_id} cannot be read; see "
                                     f"/audit/customers/{customer_id}/verify")
     if found.version is None:
         raise NotFoundError("customer at as_of", customer_id)
-    customer = replay(customers, customer_id, found.version)
+    customer = replay(reader, customer_id, found.version)
     head = stream_head(conn, store, customer_id)
     return s.StateAsOf(customer_id=customer_id, as_of=as_of, version=customer.version, recorded_at=found.recorded_at,
                        head_hash=customer.state.head_hash, current_version=head[0] if head else None,
@@ -74,7 +74,7 @@ def pipeline_as_of(conn: ConnDep, process: ProcessDep, as_of: AsOfDep) -> s.Pipe
 
 @router.get("/customers/{customer_id}/verify", response_model=s.ChainReport,
             summary="Recompute the customer's hash chain from the stored rows; names the first broken link")
-def verify(customer_id: KnownCustomerDep, customers: CustomersDep) -> s.ChainReport:
-    report = verify_chain(customers.event_recorder, customer_id)
+def verify(customer_id: KnownCustomerDep, reader: ReaderDep) -> s.ChainReport:
+    report = verify_chain(reader.recorder, customer_id)
     return s.ChainReport(**report.__dict__)
 
