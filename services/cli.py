@@ -68,7 +68,8 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from shared.migrations import migrate
     from shared.process import load_process_definition
 
-    applied = migrate(database_url(settings), settings, read_models(load_process_definition(settings.process_definition)))
+    process = load_process_definition(settings.process_definition)
+    applied = migrate(database_url(settings), settings, read_models(process))
     for line in applied:
         print(line)
     if not applied:

@@ -1,4 +1,4 @@
-"""Response bodies of the timeline API (errors: the command API's ``ErrorBody``).
+"""Response bodies of the timeline API (errors: ``ErrorBody`` of services/http_errors.py, shared by both APIs).
 
 Ids of phases, stages and select options come with the process definition's Japanese
 and English labels, so a screen never needs the definition to show them.

@@ -23,7 +23,8 @@ def apply(curs: Cursor, target: Target) -> None:
     finally:
         factory.close()
     texts = [(s, "CREATE TYPE" in s.as_string(curs)) for s in statements]
-    for statement in (s for s, is_type in texts if is_type):  # first, as eventsourcing does: its insert function names the type
+    # Types first, as eventsourcing does: its insert function names the type.
+    for statement in (s for s, is_type in texts if is_type):
         try:
             with curs.connection.transaction():
                 curs.execute(statement)
