@@ -63,7 +63,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--projections", default=",".join(PROJECTIONS))
     parser.add_argument("--database-url", default=default_database_url(),
-                        help="server to create a fresh database on (default: $BENCH_DATABASE_URL, else an embedded one)")
+                        help="server for a fresh database (default: $BENCH_DATABASE_URL, else an embedded one)")
     args = parser.parse_args()
     server, broker = postgres_server(args.database_url), start_broker()
     bootstrap = broker.bootstrap

@@ -32,8 +32,8 @@ from uuid import UUID, uuid4
 import psycopg
 
 from bench._support import (
-    CpuMeter, Result, count_rows, issue_token, default_database_url, describe_postgres, drive, free_port, fresh_database,
-    http_request, percentile, postgres_server, run_threads,
+    CpuMeter, Result, count_rows, issue_token, default_database_url, describe_postgres, drive, free_port,
+    fresh_database, http_request, percentile, postgres_server, run_threads,
 )
 
 CUSTOMERS = 2_000

@@ -124,7 +124,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
     broker = _test_broker()
     return "broker: " + {"external": f"KAFKA_BOOTSTRAP_SERVERS={os.environ.get('KAFKA_BOOTSTRAP_SERVERS')}",
-                         "kafka": f"Apache Kafka {KAFKA_VERSION} (infra/kafka, single KRaft node, started on first use)",
+                         "kafka": f"Apache Kafka {KAFKA_VERSION} (infra/kafka, one KRaft node, started on first use)",
                          "tansu": "tansu (in memory, started on first use)"}[broker]
 
 

@@ -256,7 +256,8 @@ class KafkaNode:
     def _java(self, main: str, *args: str) -> list[str]:
         java = java_executable()
         if java is None:
-            raise KafkaUnavailable("Java is not installed: Apache Kafka needs it (apt-get install openjdk-17-jre-headless)")
+            raise KafkaUnavailable("Java is not installed: Apache Kafka needs it "
+                                   "(apt-get install openjdk-17-jre-headless)")
         self.directory.mkdir(parents=True, exist_ok=True)
         argfile = self.directory / "classpath.args"  # a java @argfile: a short command line in ps
         argfile.write_text(f'-cp "{os.pathsep.join(fetch())}"\n')
@@ -272,7 +273,8 @@ class KafkaNode:
                                          "--config", str(self.properties_file), "--ignore-formatted"),
                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
         if done.returncode != 0:
-            raise KafkaUnavailable(f"formatting node {self.node_id}'s storage failed:\n{(done.stdout + done.stderr)[-3000:]}")
+            raise KafkaUnavailable(f"formatting node {self.node_id}'s storage failed:\n"
+                                   f"{(done.stdout + done.stderr)[-3000:]}")
 
     @property
     def pid(self) -> int | None:

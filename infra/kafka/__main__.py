@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m infra.kafka", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = cli.add_subparsers(dest="command", required=True)
-    commands.add_parser("fetch", help=f"resolve Apache Kafka {KAFKA_VERSION}'s jars with Maven; print the class path file")
+    commands.add_parser("fetch", help=f"resolve Apache Kafka {KAFKA_VERSION}'s jars with Maven; "
+                                      "print where the class path is")
     for name, text in (("start", "start the cluster (or one node of it) and wait until it answers"),
                        ("stop", "stop the cluster (or one node): SIGTERM, wait"),
                        ("kill", "SIGKILL the cluster (or one node); its data stays"),
