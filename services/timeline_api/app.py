@@ -16,7 +16,6 @@ from services.observability import database_answers, install_observability
 from services.projections.migrations import read_models
 from services.security import install_auth_handlers
 from services.timeline_api.errors import install_timeline_error_handlers
-from services.timeline_api.queries.event_store import EventStore
 from services.timeline_api.routes import audit, customers as customer_routes, insights, pipeline
 from shared.auth import TokenStore
 from shared.database import database_url, open_pool
@@ -25,6 +24,7 @@ from shared.metrics import Metrics
 from shared.migrations import migrate
 from shared.process import ProcessDefinition, load_process_definition
 from shared.settings import Settings
+from shared.stored_rows import StoreTables
 
 DESCRIPTION = """
 Reads the customer timeline's read models: one customer's history and summary for everyone who
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, reader: EventStoreReader | None
         migrate(url, settings, read_models(app.state.process))
         app.state.reader = reader or open_event_store(settings.model_copy(update={"database_url": url}))
         app.state.tokens = TokenStore.open(url)
-        app.state.event_store = EventStore.of(app.state.reader.recorder)
+        app.state.event_store = StoreTables.of(app.state.reader.recorder)
         app.state.pool = open_pool(  # connections are tested before use; one found dead: every idle one is tested
             url, "timeline-api", max_size=settings.timeline_pool_size, configure=_read_only,
             kwargs={"options": f"-c statement_timeout={settings.timeline_statement_timeout * 1000}"})

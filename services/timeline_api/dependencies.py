@@ -16,10 +16,10 @@ from fastapi import Depends, Query, Request
 from psycopg import Connection
 
 from services.timeline_api.moments import check_period, parse_moment
-from services.timeline_api.queries.event_store import EventStore, customer_exists
 from shared.domain.errors import NotFoundError
 from shared.event_store import EventStoreReader
 from shared.process import ProcessDefinition
+from shared.stored_rows import StoreTables, customer_exists
 
 
 def connection(request: Request) -> Iterator[Connection]:
@@ -35,7 +35,7 @@ def process_of(request: Request) -> ProcessDefinition:
     return request.app.state.process
 
 
-def event_store_of(request: Request) -> EventStore:
+def event_store_of(request: Request) -> StoreTables:
     return request.app.state.event_store
 
 
@@ -68,7 +68,7 @@ def period(request: Request,
 ConnDep = Annotated[Connection, Depends(connection)]
 ReaderDep = Annotated[EventStoreReader, Depends(reader_of)]  # replay and decoding, for the auditors' views
 ProcessDep = Annotated[ProcessDefinition, Depends(process_of)]
-EventStoreDep = Annotated[EventStore, Depends(event_store_of)]
+EventStoreDep = Annotated[StoreTables, Depends(event_store_of)]
 AsOfDep = Annotated[datetime, Depends(as_of)]
 PeriodDep = Annotated[Period, Depends(period)]
 

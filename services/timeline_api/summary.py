@@ -19,16 +19,16 @@ from psycopg import Connection
 from services.projections.pipeline.customers import ProjectedCustomer
 from services.timeline_api import labels as lb
 from services.timeline_api import schemas as s
-from services.timeline_api.queries.event_store import EventStore, events_of_types
-from shared.event_store import EventStoreReader
 from shared.domain.state import CustomerState
+from shared.event_store import EventStoreReader
 from shared.events import HandedOffToCS
 from shared.process import ProcessDefinition
+from shared.stored_rows import StoreTables, events_of_types
 
 STATUS_ORDER = {"open": 0, "won": 1, "lost": 2}
 
 
-def handoff_notes(conn: Connection, store: EventStore, reader: EventStoreReader, customer_id: UUID
+def handoff_notes(conn: Connection, store: StoreTables, reader: EventStoreReader, customer_id: UUID
                   ) -> dict[str, s.HandoffOut]:
     """The latest hand-off of each deal of the customer; an unreadable stored row is left out."""
     found: dict[str, s.HandoffOut] = {}

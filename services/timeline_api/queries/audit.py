@@ -10,7 +10,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from services.timeline_api.queries.event_store import EventStore, stored_events
+from shared.stored_rows import StoreTables, stored_events
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class RecordedBy:
     unreadable: int | None  # the first version whose time cannot be read and may lie before the moment
 
 
-def version_recorded_by(conn: Connection, store: EventStore, customer_id: UUID, moment: datetime) -> RecordedBy:
+def version_recorded_by(conn: Connection, store: StoreTables, customer_id: UUID, moment: datetime) -> RecordedBy:
     """Which stream version the event store had reached at ``moment``.
 
     The recorded time lives inside each stored event (``timestamp``). A row whose time

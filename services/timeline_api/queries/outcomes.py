@@ -14,14 +14,14 @@ from typing import Any
 from eventsourcing.utils import get_topic
 from psycopg import Connection
 
-from services.timeline_api.queries.event_store import EventStore, events_of_types
 from shared.event_store import EventStoreReader
 from shared.events import DealLost, DealWon
+from shared.stored_rows import StoreTables, events_of_types
 
 OUTCOME_EVENTS = {"won": DealWon, "lost": DealLost}
 
 
-def closing_events(conn: Connection, store: EventStore, reader: EventStoreReader, outcome: str,
+def closing_events(conn: Connection, store: StoreTables, reader: EventStoreReader, outcome: str,
                    rows: list[dict[str, Any]]) -> dict[Any, DealWon | DealLost]:
     """Deal id -> the event that closed it; a stored row that cannot be read is left out."""
     found: dict[Any, Any] = {}

@@ -16,13 +16,12 @@ from services.timeline_api.dependencies import (
 )
 from services.timeline_api.errors import ERROR_RESPONSES
 from services.timeline_api.queries.audit import version_recorded_by
-from services.timeline_api.queries.event_store import (
-    StoredRow, UnreadableStreamError, replay, stored_events, stream_head,
-)
+from services.timeline_api.queries.event_store import UnreadableStreamError, replay
 from shared.audit import verify_chain
 from shared.auth import Permission as P
 from shared.domain.errors import NotFoundError
 from shared.events import stored_hash
+from shared.stored_rows import StoredRow, stored_events, stream_head
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES,
                    dependencies=[Depends(require(P.READ_AUDIT))])
