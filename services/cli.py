@@ -51,14 +51,20 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.intact else 1
 
 
-def _event_store(settings: Settings):
-    """A reader of the event store, once the store's migrations are applied."""
-    from shared.event_store import open_event_store
+def _event_store(settings: Settings, process=None):
+    """A reader of the event store, once the store's migrations are applied (and, given the process, every
+    read model's: a rebuild or retry then finds its live tables and its recorded definition)."""
     from shared.database import database_url
+    from shared.event_store import open_event_store
     from shared.migrations import migrate
 
     url = database_url(settings)
-    migrate(url, settings)
+    if process is None:
+        migrate(url, settings)
+    else:
+        from services.projections.migrations import read_models
+
+        migrate(url, settings, read_models(process))
     return open_event_store(settings.model_copy(update={"database_url": url}))
 
 
@@ -188,10 +194,11 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
     url = database_url(settings)
     settings = settings.model_copy(update={"database_url": url})
-    reader = _event_store(settings)
+    process = load_process_definition(settings.process_definition)
+    reader = _event_store(settings, process)
     tune_gc()
     try:
-        report = rebuild(PROJECTIONS[args.name], load_process_definition(settings.process_definition), reader, url)
+        report = rebuild(PROJECTIONS[args.name], process, reader, url)
     finally:
         reader.close()
     print(f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
@@ -212,10 +219,10 @@ def _retry(settings: Settings, args: argparse.Namespace) -> int:
 
     url = database_url(settings)
     settings = settings.model_copy(update={"database_url": url})
-    reader = _event_store(settings)
+    process = load_process_definition(settings.process_definition)
+    reader = _event_store(settings, process)
     try:
-        report = retry_parked(PROJECTIONS[args.name](load_process_definition(settings.process_definition)),
-                              EventSource(reader), url, args.customer or None)
+        report = retry_parked(PROJECTIONS[args.name](process), EventSource(reader), url, args.customer or None)
     finally:
         reader.close()
     print(f"{report.projection}: {len(report.resumed):,} customers resumed ({report.events:,} events applied), "
