@@ -148,12 +148,16 @@ def listening(port: int, host: str = HOST) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
+    """The process exists and has not finished exiting. A JVM's main thread may be a zombie ("Z") while its
+    other threads still run (and hold its ports and files), so a zombie counts as gone only once it is the
+    last thread of its process."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state != "Z":
+            return True
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
     except OSError:
         return False
-    return state != "Z"
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -278,7 +282,11 @@ class KafkaNode:
 
     @property
     def pid(self) -> int | None:
-        """The node's JVM, if it runs (from its pid file, checked against /proc)."""
+        """The node's JVM, if it runs: the process this object started, else the one in its pid file (checked
+        against /proc: the JVM of this node's properties, not a zombie)."""
+        process = getattr(self, "_process", None)
+        if process is not None and process.poll() is None:  # poll() also reaps it once it exited
+            return process.pid
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
@@ -306,11 +314,16 @@ class KafkaNode:
         self._process = process  # reaped by wait(): no zombie while the starter lives
         self.pid_file.write_text(f"{process.pid}\n")
 
-    def _reap(self) -> None:
+    def exited(self) -> bool:
+        """The JVM started by this object has exited; for one started elsewhere, no JVM runs (checked twice,
+        half a second apart, so that a process read from /proc at a bad moment is not taken for dead)."""
         process = getattr(self, "_process", None)
         if process is not None:
-            with contextlib.suppress(Exception):
-                process.wait(0)
+            return process.poll() is not None
+        if self.running:
+            return False
+        time.sleep(0.5)
+        return not self.running
 
     def _signal(self, signum: int) -> int | None:
         pid = self.pid
@@ -322,11 +335,14 @@ class KafkaNode:
     def wait_exited(self, timeout: float, pid: int | None = None) -> bool:
         """Until the JVM (`pid`, else the running one) is gone and its ports are closed."""
         pid = pid if pid is not None else self.pid
+        process = getattr(self, "_process", None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._reap()
-            # a dying process loses its command line before its sockets: wait on the pid and the ports
-            if (pid is None or not _alive(pid)) and not listening(self.port) and not listening(self.controller_port):
+            if process is not None and process.pid == pid:
+                gone = process.poll() is not None  # our child: gone once reaped
+            else:  # a dying process loses its command line before its sockets: wait on the pid itself
+                gone = pid is None or not _alive(pid)
+            if gone and not listening(self.port) and not listening(self.controller_port):
                 return True
             time.sleep(0.05)
         return False
@@ -353,12 +369,16 @@ class KafkaNode:
 
     def failure(self) -> str:
         """What the node said before it died, for an error message."""
-        said = self.stdout_file.read_text(errors="replace")[-2000:] if self.stdout_file.exists() else ""
-        errors = []
+        process = getattr(self, "_process", None)
+        lines = [f"exit status {process.returncode}" if process is not None and process.returncode is not None
+                 else "exit status unknown"]
+        if self.stdout_file.exists():
+            lines.append(self.stdout_file.read_text(errors="replace")[-2000:].strip())
         if self.log_file.exists():
-            errors = [line for line in self.log_file.read_text(errors="replace").splitlines()
-                      if " ERROR " in line or " FATAL " in line][-10:]
-        return (said + "\n" + "\n".join(errors)).strip() or f"(nothing in {self.stdout_file} or {self.log_file})"
+            logged = self.log_file.read_text(errors="replace").splitlines()
+            errors = [line for line in logged if " ERROR " in line or " FATAL " in line][-10:]
+            lines += ["last errors in server.log:", *errors] if errors else ["end of server.log:", *logged[-15:]]
+        return "\n".join(line for line in lines if line)
 
 
 # ---------------------------------------------------------------- a cluster of one or three nodes
@@ -456,8 +476,7 @@ class KafkaCluster:
         deadline = time.monotonic() + timeout
         while True:
             for node in wanted:
-                node._reap()
-                if not node.running:
+                if node.exited():
                     raise KafkaUnavailable(f"Apache Kafka node {node.node_id} ({node.address}) exited while "
                                            f"starting:\n{node.failure()}")
             if all(listening(node.port) for node in wanted) and self._brokers_ready(wanted):
