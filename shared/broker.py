@@ -71,11 +71,14 @@ def admin_client(bootstrap: str) -> KafkaAdminClient:
 
 def ensure_topics(bootstrap: str, topics: dict[str, int],
                   configs: dict[str, dict[str, str]] | None = None) -> set[str]:
-    """Create the topics that are missing, with the given partition counts (and configs); return their names."""
+    """Create the topics that are missing, with the given partition counts (and configs); return their names.
+
+    Replication is the broker's default (``default.replication.factor``): 1 on a single node, 3 on the
+    three-node cluster of infra/kafka and in production."""
     admin = admin_client(bootstrap)
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, partitions, 1, topic_configs=(configs or {}).get(name, {}))
+        missing = [NewTopic(name, partitions, -1, topic_configs=(configs or {}).get(name, {}))
                    for name, partitions in topics.items() if name not in existing]
         if missing:
             try:
