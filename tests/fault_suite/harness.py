@@ -350,4 +350,6 @@ def equal_to_rebuild(stack: Stack) -> None:
         stack.cli("projections", "rebuild", name)
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         rebuilt = {name: checksum(conn, cls.tables) for name, cls in PROJECTIONS.items()}
-    assert live == rebuilt
+    differ = {name: {t: (live[name][t], rebuilt[name][t]) for t in live[name] if live[name][t] != rebuilt[name][t]}
+              for name in live if live[name] != rebuilt[name]}
+    assert not differ, f"read models differ from a rebuild (table: live, rebuilt): {differ}"
