@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,26 +66,29 @@ def eventually(check: Callable[[], object], timeout: float, what: str, interval:
 
 
 class Stack:
-    """PostgreSQL, one Apache Kafka node and every service process of the product."""
+    """PostgreSQL, Apache Kafka (one node, or a cluster of three) and every service process of the product."""
 
-    def __init__(self) -> None:
-        from infra.kafka import start_broker
+    def __init__(self, kafka_nodes: int = 1) -> None:
+        from infra.kafka import start_broker, start_cluster
 
+        self.kafka_nodes = kafka_nodes
         self.root = Path(tempfile.mkdtemp(prefix="ct-fault-suite-"))
         self.logs = self.root / "logs"
         self.logs.mkdir()
         self.postgres = RestartablePostgres()
         self.postgres.start()
-        self.kafka = start_broker(free_port(), self.root / "kafka", die_with_parent=True)
-        self.node = self.kafka.node(self.kafka.nodes[0].node_id)
+        self.kafka = start_cluster(self.root / "kafka", die_with_parent=True) if kafka_nodes == 3 else \
+            start_broker(free_port(), self.root / "kafka", die_with_parent=True)
+        self.node = self.kafka.nodes[0]
         self.command_port = free_port()
         tag = uuid.uuid4().hex[:8]
+        self.group_prefix = f"group-{tag}"
         self.results_topic = f"results-{tag}"
         self.ingest_topic = f"commands-{tag}"
         self.env = {**os.environ, "DATABASE_URL": self.postgres.url(), "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
                     "EVENTS_TOPIC": f"events-{tag}", "DEAD_LETTER_TOPIC": f"dead-{tag}",
                     "INGEST_TOPIC": self.ingest_topic, "INGEST_RESULTS_TOPIC": self.results_topic,
-                    "INGEST_DEAD_LETTER_TOPIC": f"commands-dead-{tag}", "CONSUMER_GROUP_PREFIX": f"group-{tag}",
+                    "INGEST_DEAD_LETTER_TOPIC": f"commands-dead-{tag}", "CONSUMER_GROUP_PREFIX": self.group_prefix,
                     "RETRY_CAP_SECONDS": "1", "PROJECTION_BATCH_SIZE": "200", "INGEST_BATCH_SIZE": "200",
                     "COMMAND_HOST": "127.0.0.1", "COMMAND_PORT": str(self.command_port),
                     "PYTHONUNBUFFERED": "1"}
@@ -158,6 +162,21 @@ class Stack:
     def statuses(self):
         return projection_status(self.database_url, list(PROJECTIONS))
 
+    def ingest_idle(self) -> bool:
+        """Ingest has handled every message on its topic (its group's committed offsets are at the end), so
+        nothing more will be appended to the event store."""
+        from kafka import TopicPartition
+
+        # committed() reads the group's offsets without joining it
+        consumer = KafkaConsumer(bootstrap_servers=self.kafka.bootstrap, group_id=f"{self.group_prefix}-ingest",
+                                 enable_auto_commit=False)
+        try:
+            partitions = [TopicPartition(self.ingest_topic, p) for p in consumer.partitions_for_topic(self.ingest_topic)]
+            ends = consumer.end_offsets(partitions)
+            return all(consumer.committed(tp) == end for tp, end in ends.items())
+        finally:
+            consumer.close()
+
     def caught_up(self) -> bool:
         return all(s.lag_events == 0 and s.applied_events == s.store_events for s in self.statuses())
 
@@ -189,8 +208,16 @@ class Load:
 
     def __post_init__(self) -> None:
         self.tag = uuid.uuid4().hex[:6]
-        self.threads = [threading.Thread(target=self._http, daemon=True),
-                        threading.Thread(target=self._ingest, daemon=True)]
+        self.failures: list[BaseException] = []
+        self.threads = [threading.Thread(target=self._guarded, args=(writer,), daemon=True)
+                        for writer in (self._http, self._ingest)]
+
+    def _guarded(self, writer: Callable[[], None]) -> None:
+        try:
+            writer()
+        except BaseException as error:  # a writer that died would stop the load unseen
+            self.failures.append(error)
+            raise
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -200,7 +227,10 @@ class Load:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         for thread in self.threads:
-            thread.join(timeout=60)
+            thread.join(timeout=90)
+        # a writer still running could store events after the checks began (a rebuild would then hold more)
+        assert not any(thread.is_alive() for thread in self.threads), "the load did not stop within 90 s"
+        assert not self.failures, f"a writer of the load died: {self.failures!r}"
 
     def _post(self, client: httpx.Client, path: str, key: str, body: dict) -> dict | None:
         """POST until answered (same Idempotency-Key every time); None if refused or the load stops."""
@@ -268,7 +298,8 @@ class Load:
                         break
                     except Exception:  # broker away: a new producer, the same message again
                         if producer is not None:
-                            producer.close(timeout=1)
+                            with suppress(Exception):  # a producer of a broker that is gone may fail to close
+                                producer.close(timeout=1)
                         producer = None
                         if self.stop.is_set():
                             give_up = give_up or time.monotonic() + 60
@@ -325,6 +356,7 @@ def check(stack: Stack, load: Load, case: str, fault_at: float, recovered_at: fl
     differing = sorted(k for k in load.ingest_sent if any(same(a) != same(found[k][0]) for a in found[k][1:]))
     rejected = sorted(k for k in load.ingest_sent if found[k][0]["status"] != "accepted")
     repeated = sum(len(found[k]) - 1 for k in load.ingest_sent)
+    eventually(stack.ingest_idle, 120, "ingest has handled every message of its topic")
     eventually(stack.caught_up, 120, "every read model caught up (lag 0)")
     catch_up = time.monotonic()
     recover = (recovered_at or catch_up) - fault_at
@@ -344,12 +376,31 @@ def check(stack: Stack, load: Load, case: str, fault_at: float, recovered_at: fl
 
 def equal_to_rebuild(stack: Stack) -> None:
     """Each read model's checksum equals that of a fresh rebuild from the event store (the load is stopped)."""
+    def store_end() -> int:
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            return conn.execute("SELECT coalesce(max(notification_id), 0) FROM customers_events").fetchone()[0]
+
+    end = store_end()
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         live = {name: checksum(conn, cls.tables) for name, cls in PROJECTIONS.items()}
+        unapplied = {name: conn.execute(
+            f"SELECT e.originator_id, e.originator_version, e.notification_id FROM customers_events e "
+            f"LEFT JOIN {name}_versions v ON v.customer_id = e.originator_id "
+            f"WHERE e.notification_id <= %s AND (v.version IS NULL OR v.version < e.originator_version) "
+            f"LIMIT 5", (end,)).fetchall() for name in PROJECTIONS}
+    assert not any(unapplied.values()), f"stored events no read model applied (customer, version, position): " \
+                                        f"{unapplied}"
     for name in PROJECTIONS:
         stack.cli("projections", "rebuild", name)
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         rebuilt = {name: checksum(conn, cls.tables) for name, cls in PROJECTIONS.items()}
+    late = store_end()
+    if late != end:
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            rows = conn.execute("SELECT notification_id, originator_id, originator_version, topic, "
+                                "convert_from(state, 'UTF8') FROM customers_events WHERE notification_id > %s "
+                                "LIMIT 3", (end,)).fetchall()
+        raise AssertionError(f"events stored after the checks began (a writer still running): {rows}")
     differ = {name: {t: (live[name][t], rebuilt[name][t]) for t in live[name] if live[name][t] != rebuilt[name][t]}
               for name in live if live[name] != rebuilt[name]}
     assert not differ, f"read models differ from a rebuild (table: live, rebuilt): {differ}"

@@ -75,6 +75,9 @@ def test_docker_compose_restarts_every_service_and_checks_its_health() -> None:
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert "kafka-broker-api-versions.sh" in " ".join(services["kafka"]["healthcheck"]["test"])
     assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    from infra.kafka import KAFKA_VERSION
+
+    assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"  # production runs what CI tested
     for api, port in (("command", 8000), ("timeline", 8001)):
         assert f"http://127.0.0.1:{port}/readyz" in " ".join(services[api]["healthcheck"]["test"])
         assert services[api]["command"][-1] == str(port)

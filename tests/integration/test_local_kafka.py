@@ -44,6 +44,14 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return done
 
 
+def eventually(probe, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.2)
+    return found
+
+
 def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[bytes]:
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=2_000)
@@ -91,7 +99,9 @@ def test_a_three_node_cluster_takes_acknowledged_writes_with_one_node_killed(dat
         assert len(cluster.bootstrap.split(",")) == 3
         admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
         admin.create_topics([NewTopic("replicated", 3, -1)])  # the brokers' default replication factor
-        described = admin.describe_topics(["replicated"])[0]["partitions"]
+        # the metadata of a new topic reaches every node a moment after the controller made it
+        described = eventually(lambda: admin.describe_topics(["replicated"])[0]["partitions"], 30,
+                               "the new topic's partitions in the metadata")
         wanted = {"min.insync.replicas": None, "default.replication.factor": None}
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1", wanted)], config_filter="all")
         admin.close()
