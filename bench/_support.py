@@ -92,8 +92,8 @@ class Broker:
             self._stop = None
 
 
-def _wanted_broker() -> str:
-    wanted = os.environ.get("BENCH_BROKER", "").strip().lower()
+def _wanted_broker(kind: str | None = None) -> str:
+    wanted = (kind or os.environ.get("BENCH_BROKER", "")).strip().lower()
     if wanted not in ("", "kafka", "tansu"):
         raise SystemExit(f"BENCH_BROKER={wanted!r}: use 'kafka' or 'tansu'")
     if wanted:
@@ -113,13 +113,14 @@ def broker_choice(configured: str | None = None) -> str:
             else "tansu (local, in memory, started here)")
 
 
-def start_broker(configured: str | None = None) -> Broker:
+def start_broker(configured: str | None = None, kind: str | None = None) -> Broker:
     """`configured` or $KAFKA_BOOTSTRAP_SERVERS; else Apache Kafka 4.x (infra/kafka: one KRaft node on a free
     port, data in a temporary directory) where Java is installed; else tansu (in memory). BENCH_BROKER=kafka
-    or tansu insists on one. Whatever this starts stops at exit at the latest (`Broker.stop` sooner)."""
-    if servers := configured or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    or tansu insists on one, and so does `kind` (then nothing configured counts). Whatever this starts stops
+    at exit at the latest (`Broker.stop` sooner)."""
+    if kind is None and (servers := configured or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")):
         return Broker(servers, "configured", f"{servers} (KAFKA_BOOTSTRAP_SERVERS / --bootstrap-servers)")
-    if _wanted_broker() == "kafka":
+    if _wanted_broker(kind) == "kafka":
         from infra import kafka as local_kafka
 
         data_dir = Path(tempfile.mkdtemp(prefix="ct-bench-kafka-"))
@@ -152,9 +153,9 @@ def start_broker(configured: str | None = None) -> Broker:
 
 
 @contextlib.contextmanager
-def kafka_broker(configured: str | None = None) -> Iterator[Broker]:
+def kafka_broker(configured: str | None = None, kind: str | None = None) -> Iterator[Broker]:
     """`start_broker`, stopped at the end of the block."""
-    broker = start_broker(configured)
+    broker = start_broker(configured, kind)
     try:
         yield broker
     finally:

@@ -248,13 +248,15 @@ def append_steadily(customers, ids: list[UUID], rate: float, seconds: float, pol
     report.commit_times = sorted(commit_times)
 
 
-def bench_lag(server_url: str, bootstrap: str | None, rate: float, seconds: float, poll_interval: float) -> LagReport:
+def bench_lag(server_url: str, bootstrap: str | None, rate: float, seconds: float, poll_interval: float,
+              broker_kind: str | None = None) -> LagReport:
+    """broker_kind: "kafka" or "tansu" started here, whatever is configured (see bench._support.start_broker)."""
     from shared.bootstrap import build_customers
     from shared.settings import Settings
 
     report = LagReport()
     with (fresh_database(server_url) as db_url, tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp,
-          kafka_broker(bootstrap) as broker):
+          kafka_broker(bootstrap, broker_kind) as broker):
         servers, broker_pid = broker.bootstrap, broker.pid
         tag = secrets.token_hex(4)
         env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": servers,
