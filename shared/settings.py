@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka brokers; unset starts a local Kafka-protocol broker (tansu)")
     local_broker_port: int = Field(default=9092, description="port of the local broker started when unset")
+    local_broker: Literal["auto", "kafka", "tansu"] = Field(
+        default="auto", description="the broker `customer-timeline dev` starts when KAFKA_BOOTSTRAP_SERVERS is unset: "
+                                    "Apache Kafka (infra/kafka) where Java is installed, else tansu")
     events_topic: str = "customer-events"
     events_topic_partitions: int = Field(default=6, ge=1)
     dead_letter_topic: str = "customer-events.dead-letter"

@@ -50,11 +50,16 @@ def postgres_server() -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
             yield container.get_connection_url()
     else:
-        from shared.database import start_embedded_postgres
+        from shared.embedded_postgres import EmbeddedPostgres
 
         data_dir = Path(tempfile.mkdtemp(prefix="ct-embedded-"))
-        yield start_embedded_postgres(data_dir)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        server = EmbeddedPostgres(data_dir)
+        url, _ = server.start()
+        try:
+            yield url
+        finally:
+            server.stop()  # the session's own server: stopped whoever is still connected
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -2,25 +2,79 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
 import yaml
 
-from shared.database import start_embedded_postgres
+from shared.embedded_postgres import EmbeddedPostgres
+from tests.faults import free_port
 from tests.support import run_cli
+
+
+def listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_embedded_postgres_starts_on_a_bare_machine() -> None:
     with tempfile.TemporaryDirectory(prefix="ct-bare-") as data_dir:
-        url = start_embedded_postgres(Path(data_dir))
-        with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT 1 + 1").fetchone() == (2,)
+        server = EmbeddedPostgres(Path(data_dir))
+        url, started = server.start()
+        try:
+            assert started
+            with psycopg.connect(url) as conn:
+                assert conn.execute("SELECT 1 + 1").fetchone() == (2,)
+        finally:
+            server.stop()
+        assert server.pid() is None
+
+
+def test_the_embedded_postgres_is_stopped_by_whoever_started_it_unless_others_use_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"DATA_DIR": str(data), "DATABASE_URL": ""}
+    server = EmbeddedPostgres(data)
+    # a short command on a bare machine starts the server, quietly, and stops it at exit: no one else uses it
+    first = run_cli("tokens", "list", env=env)
+    assert first.returncode == 0, first.stderr
+    assert server.pid() is None
+    assert "initdb" not in first.stderr and "XDG_RUNTIME_DIR" not in first.stderr, first.stderr
+    # a server someone else started: a short command uses it and never stops it
+    url, started = server.start()
+    try:
+        pid = server.pid()
+        assert run_cli("tokens", "list", env=env).returncode == 0
+        assert server.pid() == pid
+    finally:
+        server.stop()
+    # a service that started it leaves it running for a client still connected, and says so
+    port = free_port()
+    service = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "command", "--port", str(port)],
+                               env={**os.environ, **env}, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while (url := server.running_url()) is None or not listening(port):
+            assert service.poll() is None and time.monotonic() < deadline, service.stderr.read()
+            time.sleep(0.2)
+        with psycopg.connect(url) as client:
+            service.send_signal(signal.SIGTERM)
+            _, stderr = service.communicate(timeout=30)
+            assert client.execute("SELECT 1").fetchone() == (1,)
+        assert "leaving the embedded PostgreSQL" in stderr and "running: 1 other" in stderr, stderr
+        assert server.pid() is not None
+    finally:
+        service.kill()
+        server.stop()
 
 
 def test_check_process_names_the_line_of_a_malformed_file(tmp_path: Path) -> None:
