@@ -45,15 +45,44 @@ def launch_tansu(port: int, timeout: float = 15.0) -> subprocess.Popen:
 
 
 def start_local_broker(port: int) -> str:
-    """Start tansu on 127.0.0.1:port unless something already listens there; return the bootstrap address."""
+    """Start tansu on 127.0.0.1:port unless something already listens there; return the bootstrap address.
+
+    One owner: a process that finds a broker there uses it and never stops it; the process that started it
+    stops it at exit unless other processes are still connected, and then leaves it running and says so
+    (``customer-timeline dev`` runs the broker as a process of its own instead)."""
     address = f"127.0.0.1:{port}"
     if _listening(port):
         log.info("a broker already listens at %s", address)
         return address
     process = launch_tansu(port)
-    atexit.register(process.terminate)
-    log.info("local Kafka-protocol broker (tansu, in memory) at %s", address)
+    atexit.register(_stop_unless_used, process, port)
+    log.info("local Kafka-protocol broker (tansu, in memory) at %s, pid %d", address, process.pid)
     return address
+
+
+def _clients_of(port: int) -> set[int]:
+    """Processes other than this one with a TCP connection to 127.0.0.1:port."""
+    import os
+
+    import psutil
+
+    try:
+        connections = psutil.net_connections("tcp")
+    except psutil.Error:
+        return set()
+    return {c.pid for c in connections if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+            and c.pid not in (None, os.getpid())}
+
+
+def _stop_unless_used(process: subprocess.Popen, port: int) -> None:
+    if process.poll() is not None:
+        return
+    if others := _clients_of(port):
+        log.warning("leaving the local broker (tansu at 127.0.0.1:%d, pid %d, started by this process) running: "
+                    "%d other processes use it (pids %s)", port, process.pid, len(others),
+                    ", ".join(map(str, sorted(others))))
+        return
+    process.terminate()
 
 
 def bootstrap_servers(settings: Settings) -> str:

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import psycopg
 import yaml
 
@@ -146,3 +147,34 @@ def test_docker_compose_restarts_every_service_and_checks_its_health() -> None:
 def test_console_script_is_installed() -> None:
     result = subprocess.run([sys.executable, "-m", "services.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "serve" in result.stdout
+
+
+def test_a_service_that_started_the_local_broker_leaves_it_to_the_processes_still_using_it(database_url: str) -> None:
+    """Stopping the relay no longer takes tansu away from the others: it stays, and the relay says so."""
+    from kafka import KafkaAdminClient
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "LOCAL_BROKER_PORT": str(port), "EVENTS_TOPIC": "owner-events"}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    relay = subprocess.Popen([sys.executable, "-m", "services.cli", "relay"], env=env, cwd=ROOT,
+                             stderr=subprocess.PIPE, text=True)
+    broker_pid = None
+    try:
+        deadline = time.monotonic() + 60
+        while not listening(port):
+            assert relay.poll() is None and time.monotonic() < deadline, relay.stderr.read()
+            time.sleep(0.2)
+        broker_pid = next(c.pid for c in psutil.Process(relay.pid).children() if "broker" in c.cmdline())
+        other = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")  # another process using the broker
+        try:
+            other.list_topics()
+            relay.send_signal(signal.SIGTERM)
+            _, stderr = relay.communicate(timeout=30)
+            assert "leaving the local broker" in stderr, stderr
+            assert other.list_topics() is not None and psutil.pid_exists(broker_pid)
+        finally:
+            other.close()
+    finally:
+        relay.kill()
+        if broker_pid is not None and psutil.pid_exists(broker_pid):
+            psutil.Process(broker_pid).terminate()
