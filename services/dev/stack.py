@@ -168,6 +168,7 @@ class DevStack:
     tokens: dict[str, str] = field(default_factory=dict)
     database_url: str = ""
     bootstrap: str = ""
+    metrics: dict[str, str] = field(default_factory=dict)  # component -> its /metrics URL
 
     @property
     def logs(self) -> Path:
@@ -192,7 +193,8 @@ class DevStack:
         for name, args in [("relay", ["relay"]), *((f"project {p}", ["project", p]) for p in PROJECTIONS),
                            ("ingest", ["ingest"])]:
             port = free_port()
-            self._service(name, [*args, "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics")
+            self.metrics[name] = f"http://127.0.0.1:{port}/metrics"
+            self._service(name, [*args, "--metrics-port", str(port)], self.metrics[name])
         self._service("command API", ["serve", "command"], f"{self.command_url}/readyz")
         self._service("timeline API", ["serve", "timeline"], f"{self.timeline_url}/readyz")
 
@@ -257,8 +259,10 @@ class DevStack:
 
     def environment(self) -> dict[str, str]:
         values = {"COMMAND_URL": self.command_url, "TIMELINE_URL": self.timeline_url,
-                  "DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+                  "DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                  "DATA_DIR": str(self.settings.data_dir)}
         values.update({f"TOKEN_{key.upper()}": token for key, token in self.tokens.items()})
+        values.update({f"METRICS_{name.replace('project ', '').upper()}": url for name, url in self.metrics.items()})
         return values
 
     def stop(self) -> None:
