@@ -57,7 +57,7 @@ import sys
 import time as clock
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -214,10 +214,7 @@ PROFILES: tuple[Profile, ...] = (
     Profile("株式会社ひまわり調剤", "小売業", "兵庫県姫路市駅前町240", 310, "himawari-chozai.example.jp"),
 )
 
-T = TicketStory
-F = FeedbackStory
-D = DealStory
-C = CompanyStory
+T, F, D, C = TicketStory, FeedbackStory, DealStory, CompanyStory  # short names for the table below
 
 STORIES: tuple[CompanyStory, ...] = (
     # 0: the showcase (its customer id anchors the dates): a year from trade show to upsell, every department.
@@ -234,9 +231,9 @@ STORIES: tuple[CompanyStory, ...] = (
                 note="先方ネットワークのプロキシ設定を確認中"),
           ), feedback=(
               F("cs", "usage", "営業部の週次利用率が85%に到達", "定例会で営業部長から入力定着の報告あり"),
-              F("tech", "upsell_hint", "堺工場でも同じ仕組みを使いたいとの声", "保守訪問時に工場長から相談を受けた"),
+              F("tech", "upsell_hint", "別の拠点でも同じ仕組みを使いたいとの声", "保守訪問時に拠点長から相談を受けた"),
           )),
-        D("proposal_sent_waiting", title="他工場への追加導入", temperature="hot", opened=30),
+        D("proposal_sent_waiting", title="他拠点への追加導入", temperature="hot", opened=30),
     )),
     # 1-2: the HQ-and-branch case: one company, two spellings, two teams within weeks of each other.
     C(profile=HOKUTO_HQ, lead="trade_show", deals=(D("hearing_done", opened=35, entered=9),)),
@@ -344,7 +341,7 @@ OTHER_TOUCH = (("email", "outbound", "進捗のご連絡"),)
 TOPICS = ("案件の見える化", "営業会議の効率化", "情報共有", "モバイル対応", "基幹連携", "セキュリティ")
 CAUTIONS = ("現場の入力負荷に敏感。最初は必須項目を絞って始めること", "情報システム部は少人数。問い合わせ窓口を一本化すること",
             "前回のシステム導入で失敗経験あり。スケジュールの遅れに厳しい", "決裁者は月次で効果の報告を求めている")
-COMPLETIONS = {"won": "契約締結により完了", "none": "対応完了。次の打ち手は未検討"}  # why an open next action closes
+COMPLETIONS = {"won": "契約締結により完了", "lost": "失注によりクローズ", "none": "対応完了。次の打ち手は未検討"}  # why an open next action closes
 ONBOARDING = ((30, "キックオフ完了・初期設定中"), (70, "主要部署で利用開始"), (100, "全社展開完了"))
 REPEATED = {"onboarding_progress_recorded"}  # progress: recorded again at every stage that requires it
 COMPANY_FACTS = {"company_info_captured", "contact_person_captured"}  # recorded with the registration
@@ -390,6 +387,8 @@ class Api:
         self.headers = {key: {"Authorization": f"Bearer {tokens[key]}"} for key in WRITERS}
 
     def key(self, place: str) -> str:
+        if not place.isascii():
+            raise DemoError(f"idempotency keys travel in a header: '{place}' must be ASCII")
         return f"demo-{self.seed}-{place}"
 
     def send(self, who: str, path: str, body: dict[str, Any], place: str, at: datetime) -> httpx.Response:
@@ -470,13 +469,13 @@ class Planner:
     def _check(self) -> None:
         s, process = self.story, self.process
         if self.won != bool(s.won) or (s.lost is not None and self.won):
-            raise DemoError(f"story {s}: a deal at {s.reach} needs win reasons exactly when it reached {WON_PHASE}")
+            raise DemoError(f"deal story at {s.reach}: win reasons exactly when it reached {WON_PHASE}, and no loss")
         for reason in s.won:
             _option(process, "win_reason", reason)
         if s.lost is not None:
             _option(process, process.outcomes["lost"].reason_field or "lost_reason", s.lost)
         if (s.tickets or s.feedback) and not self._after_handoff():
-            raise DemoError(f"story {s}: tickets and feedback need a deal past {WON_PHASE}")
+            raise DemoError(f"deal story at {s.reach}: tickets and feedback need a deal past {WON_PHASE}")
 
     def _after_handoff(self) -> list[Stage]:
         won = self.process.phase_index(WON_PHASE)
@@ -504,7 +503,8 @@ class Planner:
         for stay in stays:
             entries.append(entries[-1] - stay)
         if entries[-1] != entered or entered <= (lost or 0) or any(a <= b for a, b in zip(entries, entries[1:])):
-            raise DemoError(f"story {s}: cannot fit {len(self.path)} stages between {opened} and {entered} days ago")
+            raise DemoError(f"deal story at {s.reach}: {len(self.path)} stages do not fit between {opened} and "
+                            f"{entered} days ago")
         return entries, lost
 
     def segments(self) -> list[Segment]:
@@ -512,59 +512,65 @@ class Planner:
         ends = entries[1:] + [lost if lost is not None else 0]
         segments = [Segment(start, end, stage=stage) for stage, start, end in zip(self.path, entries, ends)]
         for i, (stage, segment) in enumerate(zip(self.path, segments)):
-            self._steps = segment.steps  # where plan() puts its work
-            self._enter(i, stage, segment.steps)
+            self._steps = segment.steps  # where the steps planned now go
+            self._enter(i, stage)
             final = i == len(self.path) - 1
             if final and self.story.lost is None and not self.won:
-                self._current(segment.steps)
+                self._current()
             for fact in (info.fact for info in self.process.required_for(stage.id)):
                 if fact == "next_action_set" and final:
                     continue  # the story's own next action (_current)
                 self.plan(fact, skip=final and self.story.gaps, again=fact in REPEATED)
             if not final:
-                self._prepare(stage, self.path[i + 1], segment.steps)
+                self._prepare(stage, self.path[i + 1])
         self._after_sales(segments)
         if lost is not None:
-            segments.append(Segment(lost, lost - 1, [Step("lose")]))
+            segments.append(Segment(lost, lost - 1, [Step("temperature", "cold"), *self._close_next_action("lost"),
+                                                     Step("lose")]))
         return segments
 
-    def _enter(self, i: int, stage: Stage, steps: list[Step]) -> None:
+    def _enter(self, i: int, stage: Stage) -> None:
+        """Opening the deal, or moving it into ``stage`` (the won phase is entered by winning)."""
         phase = self.process.phase_of(stage.id)
         if i == 0:
-            steps.append(Step("open_deal"))
+            self._steps.append(Step("open_deal"))
             return
         previous = self.process.phase_of(self.path[i - 1].id)
         if phase.id == WON_PHASE and previous.id != WON_PHASE:
-            steps.append(Step("win"))
+            self._steps.append(Step("win"))
             self.done.add("win_reasons_recorded")
         else:
-            steps.append(Step("change_stage", stage.id))
+            self._steps.append(Step("change_stage", stage.id))
         if phase.id != previous.id:
-            steps.append(Step("touch", phase.id))
+            self._steps.append(Step("touch", phase.id))
 
-    def _prepare(self, stage: Stage, following: Stage, steps: list[Step]) -> None:
+    def _prepare(self, stage: Stage, following: Stage) -> None:
         """Before a phase change: the facts its criteria ask for (all of all_of, the first of any_of)."""
         here, there = self.process.phase_of(stage.id).id, self.process.phase_of(following.id).id
         transition = self.process.transition(here, there) if here != there else None
         for criterion in transition.criteria if transition else ():
             for fact in criterion.all_of or criterion.any_of[:1]:
                 self.plan(fact)
-        if there == WON_PHASE and here != WON_PHASE and "next_action_set" in self.done:
-            steps.append(Step("complete_next_action", "won"))
-            self.done.discard("next_action_set")
+        if there == WON_PHASE and here != WON_PHASE:
+            self._steps += [Step("temperature", "hot"), *self._close_next_action("won")]
 
-    def _current(self, steps: list[Step]) -> None:
+    def _close_next_action(self, why: str) -> list[Step]:
+        """Completing the open next action, if one is open."""
+        if "next_action_set" not in self.done:
+            return []
+        self.done.discard("next_action_set")
+        return [Step("complete_next_action", why)]
+
+    def _current(self) -> None:
         """An open deal's temperature and next action, as the story says."""
-        steps.append(Step("temperature"))
+        self._steps.append(Step("temperature", self.story.temperature))
         mode = self.story.next_action
         if mode == "none":
-            if "next_action_set" in self.done:
-                steps.append(Step("complete_next_action", "none"))
-                self.done.discard("next_action_set")
+            self._steps += self._close_next_action("none")
         elif mode in ("scheduled", "overdue", "undecided"):
-            steps.append(Step("next_action", mode))
+            self._steps.append(Step("next_action", mode))
         else:
-            raise DemoError(f"story {self.story}: unknown next action '{mode}'")
+            raise DemoError(f"deal story at {self.story.reach}: unknown next action '{mode}'")
 
     def _after_sales(self, segments: list[Segment]) -> None:
         """Tickets and feedback spread over the stages after the hand-off; tickets still open in the last."""
@@ -594,10 +600,9 @@ class Planner:
             self.done.update(work.facts)
 
 
-def _option(process: ProcessDefinition, field_id: str, option: str) -> str:
+def _option(process: ProcessDefinition, field_id: str, option: str) -> None:
     if not process.select_field(field_id).has(option):
         raise DemoError(f"'{option}' is not an option of {field_id} in the process definition")
-    return option
 
 
 def spread(segments: Sequence[Segment], anchor: date) -> list[Step]:
@@ -706,8 +711,8 @@ class DealRun:
     def lose(self, at: datetime) -> None:
         self.deal("/loss", {"reason": {"choice": self.story.lost, "note": self.story.note}}, at)
 
-    def temperature(self, at: datetime) -> None:
-        temperature, status = temperature_for(self.process, self.story.temperature, self.rng)
+    def temperature(self, at: datetime, bucket: str) -> None:
+        temperature, status = temperature_for(self.process, bucket, self.rng)
         body: dict[str, Any] = {"temperature": {"choice": temperature}}
         if status is not None:
             body["decision_status"] = {"choice": status}
@@ -857,7 +862,7 @@ class DealRun:
 
     @records("temperature_set")
     def temperature_work(self, at: datetime) -> None:
-        self.temperature(at)
+        self.temperature(at, self.story.temperature)
 
     # after the hand-off
     def open_ticket(self, at: datetime, i: int) -> None:
@@ -936,10 +941,10 @@ def write_demo(client: httpx.Client, tokens: Mapping[str, str], seed: int = DEFA
 
 
 def _same_process(api: Api, process: ProcessDefinition) -> None:
-    served = api.client.get("/process")
-    if served.is_success and served.json() != process.model_dump(mode="json"):
-        raise DemoError(f"the command API runs the process '{served.json().get('name')}', not the one given to "
-                        f"the demo ('{process.name}'); pass write_demo(process=...) the server's definition")
+    served = api.check(api.client.get("/process"), "/process", "read")
+    if served != process.model_dump(mode="json"):
+        raise DemoError(f"the command API runs the process '{served.get('name')}', not the one given to the demo "
+                        f"('{process.name}'); pass write_demo(process=...) the server's definition")
 
 
 def _contacts(company: Company) -> list[dict[str, Any]]:
@@ -953,7 +958,7 @@ def _contacts(company: Company) -> list[dict[str, Any]]:
 
 
 def _register(api: Api, company: Company, anchor: date) -> None:
-    """Registration and contacts on the day before the company's first deal."""
+    """Registration and contacts, a few days before the company's first deal."""
     at = moment(anchor, company.registered_days_ago)
     who = company.story.by
     body = company.registration()

@@ -8,7 +8,6 @@ their workers would, to see what the manager, CS and support views will show.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -116,7 +115,8 @@ def test_won_and_lost_deals_carry_reasons_of_the_process(runs: Runs) -> None:
     process = runs.customers.process
     win_options = {o.id for o in process.select_field("win_reason").options}
     lost_options = {o.id for o in process.select_field(process.outcomes["lost"].reason_field).options}
-    deals = [deal for c in runs.first.customer_ids for deal in runs.customers.get_customer(uuid.UUID(c)).state.deals.values()]
+    deals = [deal for c in runs.first.customer_ids
+             for deal in runs.customers.get_customer(uuid.UUID(c)).state.deals.values()]
     won = [d for d in deals if d.status == "won"]
     lost = [d for d in deals if d.status == "lost"]
     assert len(won) == runs.first.outcomes["won"] == runs.counts[0]["DealWon"] == 8
@@ -247,3 +247,17 @@ def test_a_first_run_stopped_after_its_first_registration_is_finished_with_that_
     assert finished.replayed == 1 and finished.events == runs.first.events - 1  # all but the registration
     again = demo.write_demo(runs.client, runs.tokens, seed=seed, now=NOW + timedelta(days=40))
     assert again.events == 0 and again.anchor == earlier.date()
+
+
+def test_a_refused_command_stops_the_demo_with_the_answer(runs: Runs) -> None:
+    wrong = {**runs.tokens, "sales": runs.tokens["support"]}  # support may not register customers
+    before = _events_by_type(runs.database_url)
+    with pytest.raises(demo.DemoError, match=r"POST /customers \(demo-2026-c00-register\) answered 403.*forbidden"):
+        demo.write_demo(runs.client, wrong, now=NOW)
+    assert _events_by_type(runs.database_url) == before
+
+
+def test_a_process_other_than_the_servers_is_refused_before_any_command(runs: Runs) -> None:
+    other = runs.customers.process.model_copy(update={"name": "別の営業プロセス"})
+    with pytest.raises(demo.DemoError, match="別の営業プロセス"):
+        demo.write_demo(runs.client, runs.tokens, process=other)
