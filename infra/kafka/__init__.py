@@ -87,6 +87,11 @@ def _cached_classpath() -> list[str] | None:
     return entries if entries and all(Path(entry).exists() for entry in entries) else None
 
 
+def fetched() -> bool:
+    """The jars are in the cache already (a start needs no Maven run)."""
+    return _cached_classpath() is not None
+
+
 def available() -> bool:
     """Java is installed, and the jars are fetched already or Maven can fetch them."""
     return java_executable() is not None and (_cached_classpath() is not None or shutil.which("mvn") is not None)

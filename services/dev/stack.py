@@ -70,6 +70,9 @@ class Postgres(Part):
         if self.owned:
             self.server.stop()
 
+    def stopped(self) -> str:
+        return f"{self.name} stopped" if self.owned else f"{self.name} left running (it was running before)"
+
     def pids(self) -> list[int]:
         pid = self.server.pid()
         return [pid] if pid else []
@@ -94,6 +97,10 @@ class ApacheKafka(Part):
         return self.cluster.bootstrap
 
     def start(self) -> None:
+        from infra.kafka import fetched
+
+        if not fetched():
+            say("fetching Apache Kafka's jars with Maven (the first start only; about 55 MB)")
         self.cluster.start(die_with_parent=True)
 
     def ready(self) -> bool:
@@ -342,5 +349,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         say("stopping")
         stack.stop()
-        say("stopped")
+        say("every component stopped")
     return 0

@@ -50,6 +50,10 @@ class Part:
     def exit_reason(self) -> str:
         return "stopped"
 
+    def stopped(self) -> str:
+        """What to say once `stop` returned."""
+        return f"{self.name} stopped"
+
 
 def _die_with_parent() -> None:
     """In the child: SIGTERM when the supervisor dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
@@ -173,6 +177,8 @@ class Supervisor:
                 part.process.terminate()
         for part in reversed(services):
             part.stop()
+            self.say(part.stopped())
         for w in reversed(self.parts):
             if not isinstance(w.part, ServiceProcess):
                 w.part.stop()
+                self.say(w.part.stopped())

@@ -15,6 +15,7 @@ from psycopg import Connection, IsolationLevel
 from services.observability import database_answers, install_observability
 from services.projections.migrations import read_models
 from services.security import install_auth_handlers
+from services.timeline_api.dashboard import install_dashboard
 from services.timeline_api.errors import install_timeline_error_handlers
 from services.timeline_api.routes import audit, customers as customer_routes, insights, pipeline
 from shared.auth import TokenStore
@@ -78,4 +79,5 @@ def create_app(settings: Settings | None = None, reader: EventStoreReader | None
     install_observability(app, Metrics(), database_answers(lambda: app.state.pool))
     for module in (customer_routes, pipeline, insights, audit):
         app.include_router(module.router)
+    install_dashboard(app)
     return app

@@ -1,0 +1,102 @@
+"""The manager's pages (営業マネージャー): the pipeline board with KPI tiles, funnel and stage durations,
+the lists that need attention, win and loss reasons, duplicate approaches. Each calls the JSON route's
+function, in the request's read-only transaction, and renders its answer."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from services.timeline_api.dashboard.render import page
+from services.timeline_api.dashboard.session import may
+from services.timeline_api.dependencies import ConnDep, EventStoreDep, ProcessDep, ReaderDep, Text, period
+from services.timeline_api.routes import insights, pipeline
+from services.timeline_api.schemas import PipelineDeal
+from shared.auth import Permission as P
+from shared.process import ProcessDefinition
+
+router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(may(P.READ_PIPELINE))])
+BOARD_LIMIT = 1000  # cards on one board; more: narrow it with the filters
+NEAR = 0.75  # of the stage's stagnation threshold: "near"
+
+
+def time_in_stage(deal: PipelineDeal, threshold_days: int, now: datetime) -> tuple[float, str]:
+    days = (now - deal.stage_entered_at).total_seconds() / 86400
+    return days, "over" if days > threshold_days else "near" if days >= NEAR * threshold_days else "within"
+
+
+def board_deals(conn, process: ProcessDefinition, team: str | None, site: str | None, owner: str | None
+                ) -> tuple[list[PipelineDeal], bool]:
+    """The deals of the board: open ones, and won ones (成約 and フォロー: the customer is being served);
+    lost deals leave it. True if there were more than BOARD_LIMIT."""
+    found: list[PipelineDeal] = []
+    for status in ("open", "won"):
+        cursor = None
+        while len(found) < BOARD_LIMIT:
+            got = pipeline.deals(conn, process, team=team, site=site, owner=owner, status=status, limit=200,
+                                 cursor=cursor)
+            found += got.deals
+            cursor = got.next_cursor
+            if cursor is None:
+                break
+    return found[:BOARD_LIMIT], len(found) > BOARD_LIMIT
+
+
+@router.get("/board", response_class=HTMLResponse)
+def board(request: Request, conn: ConnDep, process: ProcessDep, team: Text = None, site: Text = None,
+          owner: Text = None) -> HTMLResponse:
+    now = datetime.now(timezone.utc)
+    deals, truncated = board_deals(conn, process, team, site, owner)
+    thresholds = {stage.id: stage.stagnation_days for stage in process.stages()}
+    cards: dict[str, list[dict]] = {}
+    for deal in deals:
+        days, state = time_in_stage(deal, thresholds[deal.stage], now)
+        cards.setdefault(deal.stage, []).append({"deal": deal, "days": days, "state": state,
+                                                 "threshold": thresholds[deal.stage]})
+    for stage_cards in cards.values():
+        stage_cards.sort(key=lambda c: -c["days"])
+    everyone = board_deals(conn, process, None, None, None)[0] if (team or site or owner) else deals
+    choices = {key: sorted({getattr(d, key) for d in everyone if getattr(d, key)}) for key in ("team", "site", "owner")}
+    return page(request, "board.html", process=process, cards=cards, kpis=insights.kpis(conn, process),
+                filters={"team": team, "site": site, "owner": owner}, choices=choices, count=len(deals),
+                amount=sum(d.amount or 0 for d in deals), truncated=truncated)
+
+
+def _default_period(since: str | None, until: str | None) -> tuple[str, str]:
+    today = date.today()
+    return since or (today - timedelta(days=365)).isoformat(), until or (today + timedelta(days=1)).isoformat()
+
+
+@router.get("/analytics", response_class=HTMLResponse)
+def analytics(request: Request, conn: ConnDep, process: ProcessDep,
+              since: Annotated[str | None, Query(max_length=40)] = None,
+              until: Annotated[str | None, Query(max_length=40)] = None) -> HTMLResponse:
+    since, until = _default_period(since, until)
+    chosen = period(request, since, until)
+    return page(request, "analytics.html", since=since, until=until,
+                funnel=pipeline.funnel(conn, process, chosen), durations=pipeline.stage_durations(conn, process, chosen))
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts(request: Request, conn: ConnDep, process: ProcessDep) -> HTMLResponse:
+    now = datetime.now(timezone.utc)
+    lists = [("stuck", pipeline.stuck(conn, process, now, limit=200, offset=0)),
+             ("no_next_action", pipeline.no_next_action(conn, process, now, limit=200, offset=0)),
+             ("overdue", pipeline.overdue(conn, process, now, limit=200, offset=0))]
+    return page(request, "alerts.html", lists=lists)
+
+
+@router.get("/outcomes", response_class=HTMLResponse)
+def outcomes(request: Request, conn: ConnDep, store: EventStoreDep, reader: ReaderDep, process: ProcessDep,
+             outcome: Literal["won", "lost"] = "lost", q: Text = None) -> HTMLResponse:
+    report = insights.outcome_reasons(conn, store, reader, process, period(request, None, None), outcome, q, 100)
+    return page(request, "outcomes.html", outcome=outcome, q=q or "", report=report)
+
+
+@router.get("/duplicates", response_class=HTMLResponse)
+def duplicates(request: Request, conn: ConnDep) -> HTMLResponse:
+    found = insights.duplicates(request, conn, datetime.now(timezone.utc), None)
+    return page(request, "duplicates.html", found=found)
