@@ -266,6 +266,7 @@ class DevStack:
 
     def environment(self) -> dict[str, str]:
         values = {"COMMAND_URL": self.command_url, "TIMELINE_URL": self.timeline_url,
+                  "DASHBOARD_URL": f"{self.timeline_url}/ui",
                   "DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                   "DATA_DIR": str(self.settings.data_dir)}
         values.update({f"TOKEN_{key.upper()}": token for key, token in self.tokens.items()})
@@ -309,6 +310,7 @@ def banner(stack: DevStack, env_file: Path) -> str:
     lines = ["", "customer-timeline is up:",
              f"  command API   {stack.command_url}   (OpenAPI: {stack.command_url}/docs)",
              f"  timeline API  {stack.timeline_url}   (OpenAPI: {stack.timeline_url}/docs)",
+             f"  dashboard     {stack.timeline_url}/ui   (sign in with a token below)",
              "  tokens (Authorization: Bearer …):"]
     for key, token in stack.tokens.items():
         user = labels[key]

@@ -12,13 +12,15 @@ from fastapi.responses import HTMLResponse
 
 from services.timeline_api.dashboard.render import page
 from services.timeline_api.dashboard.session import may
-from services.timeline_api.dependencies import ConnDep, EventStoreDep, ProcessDep, ReaderDep, Text, period
+from services.timeline_api.dependencies import NO_NUL, ConnDep, EventStoreDep, ProcessDep, ReaderDep, period
 from services.timeline_api.routes import insights, pipeline
 from services.timeline_api.schemas import PipelineDeal
 from shared.auth import Permission as P
 from shared.process import ProcessDefinition
 
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(may(P.READ_PIPELINE))])
+# a form's empty field ("all") comes as an empty string: no filter
+Choice = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
 BOARD_LIMIT = 1000  # cards on one board; more: narrow it with the filters
 NEAR = 0.75  # of the stage's stagnation threshold: "near"
 
@@ -46,9 +48,10 @@ def board_deals(conn, process: ProcessDefinition, team: str | None, site: str | 
 
 
 @router.get("/board", response_class=HTMLResponse)
-def board(request: Request, conn: ConnDep, process: ProcessDep, team: Text = None, site: Text = None,
-          owner: Text = None) -> HTMLResponse:
+def board(request: Request, conn: ConnDep, process: ProcessDep, team: Choice = None, site: Choice = None,
+          owner: Choice = None) -> HTMLResponse:
     now = datetime.now(timezone.utc)
+    team, site, owner = team or None, site or None, owner or None
     deals, truncated = board_deals(conn, process, team, site, owner)
     thresholds = {stage.id: stage.stagnation_days for stage in process.stages()}
     cards: dict[str, list[dict]] = {}
@@ -91,8 +94,9 @@ def alerts(request: Request, conn: ConnDep, process: ProcessDep) -> HTMLResponse
 
 @router.get("/outcomes", response_class=HTMLResponse)
 def outcomes(request: Request, conn: ConnDep, store: EventStoreDep, reader: ReaderDep, process: ProcessDep,
-             outcome: Literal["won", "lost"] = "lost", q: Text = None) -> HTMLResponse:
-    report = insights.outcome_reasons(conn, store, reader, process, period(request, None, None), outcome, q, 100)
+             outcome: Literal["won", "lost"] = "lost", q: Choice = None) -> HTMLResponse:
+    report = insights.outcome_reasons(conn, store, reader, process, period(request, None, None), outcome, q or None,
+                                      100)
     return page(request, "outcomes.html", outcome=outcome, q=q or "", report=report)
 
 

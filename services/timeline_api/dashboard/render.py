@@ -36,7 +36,8 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     zone = request.app.state.settings.timezone
 
     def text(key: str) -> str:
-        ja, en = TEXTS[key]
+        """A text of texts.py by key; anything else (already worded) as it is."""
+        ja, en = TEXTS.get(key, (key, key))
         return en if lang == "en" else ja
 
     def label(item: Any) -> str:

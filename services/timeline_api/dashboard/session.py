@@ -14,6 +14,7 @@ page's permission gets the 403 page naming the permission.
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Annotated
 from urllib.parse import quote
 
@@ -121,7 +122,28 @@ async def _forbidden(request: Request, error: PageForbidden) -> Response:
     return page(request, "forbidden.html", status_code=403, permission=str(error.permission))
 
 
+HEADINGS = {404: "not_found", 422: "check_input", 503: "unavailable"}
+
+
+def _as_page(handler):
+    """The API's handler of an error, answering a page under /ui: the same status, the JSON answer's
+    field and message shown on the error page in the page's language (never JSON, never a stack trace)."""
+    async def dispatch(request: Request, error: Exception) -> Response:
+        answer = await handler(request, error)
+        if not request.url.path.startswith("/ui"):
+            return answer
+        body = json.loads(answer.body or b"{}")
+        return page(request, "error.html", status_code=answer.status_code,
+                    heading=HEADINGS.get(answer.status_code, "error"), field=body.get("field"),
+                    detail=body.get("message", ""))
+    return dispatch
+
+
 def install_page_errors(app: FastAPI) -> None:
+    """After the API's own handlers: theirs answer pages too (see _as_page)."""
+    for kind, handler in list(app.exception_handlers.items()):
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            app.exception_handlers[kind] = _as_page(handler)
     app.add_exception_handler(SignInRequired, _sign_in_first)
     app.add_exception_handler(PageForbidden, _forbidden)
 
