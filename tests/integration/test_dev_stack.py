@@ -124,6 +124,7 @@ def test_the_demo_is_visible_through_the_timeline_api(dev: Dev, data_dir: Path, 
 NOT_RUN = {
     "## Tests": "runs the test suite itself",
     "### Fault suite": "runs a test suite",
+    "### Dashboard tests": "runs a test suite",
 }
 
 
