@@ -117,6 +117,10 @@ def test_the_demo_is_visible_through_the_timeline_api(dev: Dev, data_dir: Path, 
     # ... and deals stuck past their stage's threshold
     stuck = get(f"{timeline}/pipeline/stagnation", manager)
     assert stuck["count"] > 0 and all(d["days_in_stage"] > d["threshold_days"] for d in stuck["deals"])
+    # the dashboard, on the timeline API's port
+    assert env["DASHBOARD_URL"] == f"{timeline}/ui"
+    sign_in = httpx.get(f"{env['DASHBOARD_URL']}/sign-in", timeout=30)
+    assert sign_in.status_code == 200 and "サインイン" in sign_in.text
 
 
 # README shell blocks not run here, and why: the first (it installs and starts the stack, which this test
