@@ -121,3 +121,13 @@ def test_every_manager_page_answers_within_300_ms_on_the_demo(dashboard: Dashboa
         seconds = time.perf_counter() - started
         assert answer.status_code == 200, path
         assert seconds < 0.3, f"{path}: {seconds * 1000:.0f} ms"
+
+
+def test_an_unknown_page_is_a_page_and_the_json_api_stays_json(dashboard: Dashboard) -> None:
+    browser = dashboard.browser("manager")
+    for path in ("/ui/nope", f"/ui/customers/{dashboard.demo.showcase_customer_id}/nope"):
+        missing = browser.get(path)
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html"), path
+        assert "見つかりません" in missing.text
+    api = dashboard.app.get("/nope")
+    assert api.status_code == 404 and api.json()["code"] == "not_found"
