@@ -85,4 +85,6 @@ Limit = Annotated[int, Query(ge=1, le=200, description="at most this many per pa
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 Cursor = Annotated[str | None, Query(max_length=500, pattern=NO_NUL, description="`next_cursor` of the previous page")]
 Text = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)]
-GroupByParam = Annotated[Literal["team", "owner"] | None, Query(description="one row group per team or owner")]
+GroupByParam = Annotated[Literal["team", "owner", "site"] | None,
+                         Query(description="one row group per team, owner or site (the deal's own)")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="skip this many (pages of `limit`)")]

@@ -93,6 +93,24 @@ def stage_durations(process: ProcessDefinition, rows: list[tuple], period: Any,
     return s.StageDurations(since=period.since, until=period.until, group_by=group_by, groups=groups)
 
 
+def win_rates(rows: list[tuple], period: Any, group_by: str | None) -> s.WinRates:
+    """Per group (everyone: one row, zeros included): won and lost deals and amounts, and the win rates."""
+    counts = {g: (won, won_amount, lost, lost_amount) for g, won, won_amount, lost, lost_amount in rows}
+    groups = []
+    for group in _groups(rows, group_by):
+        won, won_amount, lost, lost_amount = counts.get(group, (0, 0, 0, 0))
+        groups.append(s.WinRateGroup(group=group, won=won, lost=lost, won_amount=won_amount, lost_amount=lost_amount,
+                                     win_rate=_ratio(won, won + lost),
+                                     amount_win_rate=_ratio(won_amount, won_amount + lost_amount)))
+    return s.WinRates(since=period.since, until=period.until, group_by=group_by, groups=groups)
+
+
+def deal_alerts(process: ProcessDefinition, as_of: datetime, total: int, alerts: Iterable[Any]) -> s.DealAlerts:
+    """A page of stagnation alerts (``stagnation.DealAlert``) with phase and stage labels; ``total``: them all."""
+    return s.DealAlerts(as_of=as_of, count=total, deals=[
+        s.DealAlert(**{**a.__dict__, **lb.phase_stage(process, a.phase, a.stage)}) for a in alerts])
+
+
 def kpis(process: ProcessDefinition, counts: dict[str, Any]) -> s.Kpis:
     phases = counts["phases"]
     open_deals = sum(n for n, _ in phases.values())

@@ -18,7 +18,7 @@ from shared.events.sales_activity import BantStatus
 EX_CUSTOMER = "0f8e3c2a-6b1d-4f7e-9a51-2c4d8e9f0a13"
 EX_DEAL = "5b6debe0-952a-4b5d-92b3-f90cbd549e0f"
 EX_AT = "2026-01-20T10:00:00+09:00"
-GroupBy = Literal["team", "owner"]
+GroupBy = Literal["team", "owner", "site"]
 
 
 class Label(BaseModel):
@@ -228,7 +228,7 @@ class PhaseCount(BaseModel):
 
 
 class PipelineGroup(BaseModel):
-    group: str | None = Field(description="the team or owner; null: everyone (or not recorded)",
+    group: str | None = Field(description="the team, owner or site; null: everyone (or not recorded)",
                               examples=["本社営業1課"])
     deals: int = Field(examples=[21])
     amount: int = Field(examples=[84_000_000])
@@ -300,6 +300,25 @@ class DealAlerts(BaseModel):
     as_of: datetime = Field(examples=[EX_AT])
     count: int = Field(examples=[3])
     deals: list[DealAlert]
+
+
+class WinRateGroup(BaseModel):
+    group: str | None = Field(description="the team, owner or site; null: everyone (or not recorded)",
+                              examples=["本社営業1課"])
+    won: int = Field(description="deals won in the period", examples=[6])
+    lost: int = Field(description="deals lost in the period", examples=[4])
+    won_amount: int = Field(description="sum of the known amounts of the deals won, JPY", examples=[24_000_000])
+    lost_amount: int = Field(examples=[8_000_000])
+    win_rate: float | None = Field(description="won / (won + lost); null when nothing closed", examples=[0.6])
+    amount_win_rate: float | None = Field(description="won_amount / (won_amount + lost_amount); null when no "
+                                                      "amount closed", examples=[0.75])
+
+
+class WinRates(BaseModel):
+    since: datetime | None = Field(default=None, description="deals closed from then on")
+    until: datetime | None = None
+    group_by: GroupBy | None = None
+    groups: list[WinRateGroup]
 
 
 class PhaseShare(BaseModel):

@@ -180,11 +180,15 @@ def test_the_pipeline_shows_stuck_deals_missing_and_overdue_next_actions_and_eve
             projection.create_tables(curs)
             projection.write(curs, runs.all_events())
         stuck = stagnation.stuck_deals(conn, process, as_of=NOW)
+        stuck_won = stagnation.stuck_deals(conn, process, as_of=NOW, status="won")
+        follow_up = stagnation.stuck_in_follow_up(conn, process, as_of=NOW)
         without = stagnation.deals_without_next_action(conn, as_of=NOW)
         overdue = stagnation.overdue_next_actions(conn, as_of=NOW)
-    stuck_stories = sum(d.stuck for s in demo.STORIES for d in s.deals if d.lost is None)
-    assert len(stuck) == stuck_stories >= 8
-    assert {process.phase_of(a.stage).id for a in stuck} >= {"approach", "hearing", "proposal", "closing", "won"}
+    assert len(stuck) == sum(d.stuck for s in demo.STORIES for d in s.deals if d.lost is None and not d.won) >= 8
+    assert {process.phase_of(a.stage).id for a in stuck} >= {"approach", "hearing", "proposal", "closing"}
+    assert len(stuck_won) == sum(d.stuck for s in demo.STORIES for d in s.deals if d.won) >= 2
+    assert {process.phase_of(a.stage).id for a in stuck_won} == {"won", "follow"}
+    assert [a.stage for a in follow_up] == [a.stage for a in stuck_won if process.phase_of(a.stage).id == "follow"]
     assert len(without) == sum(d.next_action in ("none", "undecided") for s in demo.STORIES for d in s.deals
                                if d.lost is None and not d.won) >= 5
     assert len(overdue) == sum(d.next_action == "overdue" for s in demo.STORIES for d in s.deals

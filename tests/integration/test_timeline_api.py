@@ -406,8 +406,12 @@ def test_stagnation_and_next_action_alerts_as_of_a_time(stack) -> None:
         "pages merge the stages in order of time stuck"
     assert {p["count"] for p in pages} == {3}
     later = stack.get("/pipeline/stagnation", as_of=at(200))["deals"]
-    assert deals["A1"] in ids(later), "a won deal stuck in onboarding (導入対応中) is still on the list"
-    assert deals["C1"] not in ids(later), "lost deals never are"
+    assert deals["A1"] not in ids(later), "open deals by default: a won deal in onboarding (導入対応中) is not stuck"
+    assert deals["A1"] in ids(stack.get("/pipeline/stagnation", as_of=at(200), status="won")["deals"])
+    assert deals["A1"] in ids(stack.get("/follow-up/stagnation", role="cs", as_of=at(200))["deals"]), \
+        "CS sees the customer stuck in onboarding"
+    every = ids(stack.get("/pipeline/stagnation", as_of=at(200), status="all")["deals"])
+    assert deals["A1"] in every and deals["C1"] not in every, "lost deals never are"
     assert ids(stack.get("/pipeline/no-next-action", as_of=at(40))["deals"]) == [deals["D2"], deals["B2"]]
     assert ids(stack.get("/pipeline/no-next-action", as_of=at(10))["deals"]) == [deals["D2"]], "B2 opens on day 20"
     assert ids(stack.get("/pipeline/overdue-next-actions", as_of=at(40))["deals"]) == [deals["D1"]]
@@ -533,9 +537,10 @@ def test_verify_finds_the_chain_intact_then_names_the_tampered_event(stack) -> N
 ROLES = ["sales", "cs", "support", "manager", "auditor", "admin"]
 GROUPS = {  # endpoint group -> (permission, roles allowed, paths)
     "customer views": ("customers:read", {"sales", "cs", "support", "manager", "auditor"}, [
-        "/customers?q=ABC", "/customers/{a}/timeline", "/customers/{a}/summary"]),
+        "/customers?q=ABC", "/customers/{a}/timeline", "/customers/{a}/summary", "/follow-up/stagnation"]),
     "manager views": ("pipeline:read", {"manager", "auditor"}, [
         "/pipeline", "/pipeline/summary?group_by=team", "/pipeline/funnel", "/pipeline/stage-durations",
+        "/pipeline/win-rates",
         "/pipeline/stagnation", "/pipeline/no-next-action", "/pipeline/overdue-next-actions", "/kpis",
         "/outcomes/reasons?outcome=lost", "/alerts/duplicates"]),
     "auditor views": ("audit:read", {"auditor"}, [
@@ -586,7 +591,10 @@ INVALID = [  # (path, params, field named)
     ("/pipeline", {"bucket": "lukewarm"}, "query.bucket"),
     ("/pipeline", {"status": "pending"}, "query.status"),
     ("/pipeline", {"cursor": "x"}, "query.cursor"),
-    ("/pipeline/summary", {"group_by": "site"}, "query.group_by"),
+    ("/pipeline/summary", {"group_by": "region"}, "query.group_by"),
+    ("/pipeline/win-rates", {"group_by": "department"}, "query.group_by"),
+    ("/pipeline/stagnation", {"status": "lost"}, "query.status"),
+    ("/follow-up/stagnation", {"limit": 0}, "query.limit"),
     ("/pipeline/funnel", {"since": "2026-13-01"}, "query.since"),
     ("/pipeline/stagnation", {"as_of": "0001-01-01"}, "query.as_of"),
     ("/outcomes/reasons", {}, "query.outcome"),
@@ -623,7 +631,9 @@ PARAMETERS = {
     "/pipeline/summary": ["group_by", "status"],
     "/pipeline/funnel": ["since", "until", "group_by"],
     "/pipeline/stage-durations": ["since", "until", "group_by"],
-    "/pipeline/stagnation": ["as_of"],
+    "/pipeline/win-rates": ["since", "until", "group_by"],
+    "/pipeline/stagnation": ["as_of", "status", "limit", "offset"],
+    "/follow-up/stagnation": ["as_of", "limit", "offset"],
     "/pipeline/no-next-action": ["as_of"],
     "/pipeline/overdue-next-actions": ["as_of"],
     "/kpis": [],

@@ -1,6 +1,6 @@
 """How deals move: phase funnel and time in stage (``pipeline_stage_history``), and the KPIs.
 
-A deal's group (team or owner) is the deal's own (``pipeline_deals``), not whoever moved it.
+A deal's group (team, owner or site) is the deal's own (``pipeline_deals``), not whoever moved it.
 """
 
 from __future__ import annotations

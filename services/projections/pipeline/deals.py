@@ -1,4 +1,4 @@
-"""The pipeline's deal rows: as they are now (filtered, paged), counted per phase and stage, and closed.
+"""The pipeline's deal rows: as they are now (filtered, paged), counted per phase and stage, closed, won or lost.
 
 Reads ``pipeline_deals`` only. Group columns and filters are chosen from fixed lists,
 never taken from the request as SQL.
@@ -18,7 +18,7 @@ from services.projections.pipeline.tables import DEALS
 
 FILTERS = ("team", "site", "owner", "phase", "stage", "bucket", "status")
 GROUP_COLUMNS: dict[str | None, Composable] = {None: SQL("NULL::text"), "team": SQL("d.team"),
-                                               "owner": SQL("d.owner")}
+                                               "owner": SQL("d.owner"), "site": SQL("d.site")}
 
 
 def _where(filters: dict[str, Any]) -> tuple[Composable, list[Any]]:
@@ -64,3 +64,17 @@ def closed_deals(conn: Connection, outcome: str, since: datetime | None, until: 
                 "ORDER BY closed_at DESC NULLS LAST, deal_id").format(Identifier(DEALS))
     with conn.cursor(row_factory=dict_row) as curs:
         return curs.execute(query, {"outcome": outcome, "since": since, "until": until}).fetchall()
+
+
+def closed_counts(conn: Connection, since: datetime | None, until: datetime | None, group_by: str | None
+                  ) -> list[tuple[str | None, int, int, int, int]]:
+    """(group, won, won amount, lost, lost amount) of the deals closed in [since, until) (by close time)."""
+    query = SQL("SELECT {0} AS grp, count(*) FILTER (WHERE d.status = 'won'), "
+                "coalesce(sum(d.amount) FILTER (WHERE d.status = 'won'), 0), count(*) FILTER (WHERE d.status = 'lost'), "
+                "coalesce(sum(d.amount) FILTER (WHERE d.status = 'lost'), 0) FROM {1} d "
+                "WHERE d.status IN ('won', 'lost') AND d.closed_at IS NOT NULL "
+                "AND (%(since)s::timestamptz IS NULL OR d.closed_at >= %(since)s) "
+                "AND (%(until)s::timestamptz IS NULL OR d.closed_at < %(until)s) GROUP BY 1").format(
+        GROUP_COLUMNS[group_by], Identifier(DEALS))
+    rows = conn.execute(query, {"since": since, "until": until}).fetchall()
+    return [(g, won, int(won_amount), lost, int(lost_amount)) for g, won, won_amount, lost, lost_amount in rows]

@@ -1,13 +1,16 @@
 """Stagnation, read from the pipeline's deal rows "as of" a time the caller gives (no hidden clock).
 
 - stuck deals: time in the current stage longer than that stage's threshold
-  (``stagnation_days`` in the process definition);
+  (``stagnation_days`` in the process definition): open deals by default, won ones on request;
+- customers stuck in follow-up: won deals past the threshold of a stage after the won phase
+  (導入対応中, 定着支援, ...), what CS needs to see;
 - deals with no next action (none set, or 未定 / undecided);
 - deals whose scheduled next action is overdue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -15,20 +18,22 @@ from uuid import UUID
 import psycopg
 
 from services.projections.pipeline.tables import DEALS
-from shared.process import ProcessDefinition
+from shared.domain.customer import WON_PHASE
+from shared.process import ProcessDefinition, Stage
 
 _COLUMNS = ("deal_id, customer_id, company_name, title, phase, stage, owner, team, site, stage_entered_at, "
             "next_action, next_action_due")
 
 
-# Stuck deals are read stage by stage: for each stage, the deals (not lost) that entered it
-# before ``as_of`` minus the stage's threshold. Each stage is one range of the partial index
-# on pipeline_deals (tables.py: stage, stage_entered_at, deal_id) WHERE status <> 'lost', read in order,
-# so a page merges at most ``offset + limit`` rows per stage and the count reads the index only.
+# Stuck deals are read stage by stage: for each stage, the deals (of the statuses asked for, never
+# lost) that entered it before ``as_of`` minus the stage's threshold. Each stage is one range of the
+# partial index on pipeline_deals (tables.py: stage, stage_entered_at, deal_id) WHERE status <> 'lost',
+# read in order, so a page merges at most ``offset + limit`` rows per stage (the status is checked
+# on the row: the index is left as it is, so an upgrade needs no rebuild of the read model).
 _STUCK_BY_STAGE = (
     "unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days) CROSS JOIN LATERAL ("
     f" SELECT d.deal_id, d.stage_entered_at FROM {DEALS} d"
-    " WHERE d.stage = t.stage AND d.status <> 'lost' AND d.opened_at <= %(as_of)s"
+    " WHERE d.stage = t.stage AND d.status = ANY(%(statuses)s::text[]) AND d.opened_at <= %(as_of)s"
     " AND d.stage_entered_at < %(as_of)s - make_interval(days => t.days)"
     " ORDER BY d.stage_entered_at, d.deal_id LIMIT {window}) s"  # formatted below
 )
@@ -62,28 +67,53 @@ STUCK_PAGE = (
 STUCK_COUNT = f"SELECT count(*) FROM {_STUCK_BY_STAGE.format(window='ALL')}"
 
 
-def stuck_parameters(process: ProcessDefinition, as_of: datetime, limit: int | None = None,
-                     offset: int = 0) -> dict[str, object]:
-    """Parameters of STUCK_PAGE (and STUCK_COUNT, which counts them all)."""
-    stages = process.stages()
+# which deals a stuck list holds: open ones (the default), won ones (成約 and フォロー), or both; never lost
+STATUSES: dict[str, list[str]] = {"open": ["open"], "won": ["won"], "all": ["open", "won"]}
+
+
+def stuck_parameters(process: ProcessDefinition, as_of: datetime, limit: int | None = None, offset: int = 0,
+                     status: str = "open", stages: Sequence[Stage] | None = None) -> dict[str, object]:
+    """Parameters of STUCK_PAGE (and STUCK_COUNT, which counts them all); ``stages``: default every stage."""
+    stages = process.stages() if stages is None else stages
     return {"stages": [s.id for s in stages], "days": [s.stagnation_days for s in stages], "as_of": as_of,
-            "window": None if limit is None else offset + limit, "limit": limit, "offset": offset}
+            "statuses": STATUSES[status], "window": None if limit is None else offset + limit, "limit": limit,
+            "offset": offset}
 
 
 def stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime,
-                limit: int | None = None, offset: int = 0) -> list[DealAlert]:
-    """Deals not lost whose time in their current stage exceeds the stage's threshold at ``as_of``
-    (longest stuck first; a page of ``limit`` from ``offset`` when given).
+                limit: int | None = None, offset: int = 0, status: str = "open",
+                stages: Sequence[Stage] | None = None) -> list[DealAlert]:
+    """Deals of ``status`` (open, won or all: open and won) whose time in their current stage exceeds the
+    stage's threshold at ``as_of`` (longest stuck first; a page of ``limit`` from ``offset`` when given).
 
-    Won deals stay on the list: the follow-up stages (導入対応中, 定着支援, ...) have thresholds of
-    their own, and a customer stuck in onboarding is what CS needs to see.
+    Open deals by default: a won deal sits in 成約 / フォロー by design, and an imported history holds
+    thousands of them; the customers stuck in follow-up have their own list (``stuck_in_follow_up``).
     """
-    rows = conn.execute(STUCK_PAGE, stuck_parameters(process, as_of, limit, offset)).fetchall()
+    rows = conn.execute(STUCK_PAGE, stuck_parameters(process, as_of, limit, offset, status, stages)).fetchall()
     return [DealAlert(*row[:12], days_in_stage=float(row[12]), threshold_days=row[13]) for row in rows]
 
 
-def count_stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime) -> int:
-    return conn.execute(STUCK_COUNT, stuck_parameters(process, as_of)).fetchone()[0]
+def count_stuck_deals(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime,
+                      status: str = "open", stages: Sequence[Stage] | None = None) -> int:
+    return conn.execute(STUCK_COUNT, stuck_parameters(process, as_of, status=status, stages=stages)).fetchone()[0]
+
+
+def follow_up_stages(process: ProcessDefinition) -> tuple[Stage, ...]:
+    """The stages of the phases after the won phase (フォロー: 導入対応中, 定着支援, アップセル検討)."""
+    if WON_PHASE not in [p.id for p in process.phases]:
+        return ()
+    return tuple(st for p in process.phases[process.phase_index(WON_PHASE) + 1:] for st in p.stages)
+
+
+def stuck_in_follow_up(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime,
+                       limit: int | None = None, offset: int = 0) -> list[DealAlert]:
+    """Won deals past the threshold of their follow-up stage at ``as_of``: customers stuck in onboarding
+    or adoption, longest stuck first."""
+    return stuck_deals(conn, process, as_of, limit, offset, "won", follow_up_stages(process))
+
+
+def count_stuck_in_follow_up(conn: psycopg.Connection, process: ProcessDefinition, as_of: datetime) -> int:
+    return count_stuck_deals(conn, process, as_of, "won", follow_up_stages(process))
 
 
 NO_NEXT_ACTION = "(next_action IS NULL OR next_action <> 'scheduled')"

@@ -1,6 +1,8 @@
-"""CS and support pages (カスタマーサクセス・サポート): customer search and the customer page.
+"""CS and support pages (カスタマーサクセス・サポート): customer search (its landing page lists the customers stuck
+in onboarding or adoption) and the customer page.
 
-Both call the JSON routes' functions (``routes/customers.py``: ``search``, ``summary``, ``timeline``) in the
+Both call the JSON routes' functions (``routes/customers.py``: ``search``, ``summary``, ``timeline``;
+``routes/follow_up.py``: ``stuck``) in the
 request's read-only transaction and render their answers. The query parameters are declared loosely and
 checked here, so a bad value (a query of only symbols, a damaged cursor, an unknown department, a malformed
 customer id) gets a page in the reader's language, never FastAPI's JSON 422.
@@ -8,6 +10,7 @@ customer id) gets a page in the reader's language, never FastAPI's JSON 422.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated
 from urllib.parse import urlencode
 from uuid import UUID
@@ -20,6 +23,7 @@ from services.timeline_api.dashboard.session import may
 from services.timeline_api.dashboard.texts import TEXTS
 from services.timeline_api.dependencies import ConnDep, EventStoreDep, ProcessDep, ReaderDep, known_customer, period
 from services.timeline_api.routes import customers as api
+from services.timeline_api.routes import follow_up
 from shared.auth import Permission as P
 from shared.domain.errors import InvalidFieldError, NotFoundError
 from shared.events import EVENT_TYPES
@@ -28,7 +32,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(
 
 DEPARTMENTS = ("sales", "cs", "support", "tech")
 KIND_NAMES = {kind: TEXTS.get(f"cu_kind_{kind}", (kind, kind)) for kind in EVENT_TYPES}  # (ja, en)
-SEARCH_LIMIT, TIMELINE_LIMIT, MAX_LIMIT = 50, 50, 200
+SEARCH_LIMIT, TIMELINE_LIMIT, MAX_LIMIT, FOLLOW_UP_LIMIT = 50, 50, 200, 100
 MAX_Q, MAX_CURSOR, MAX_MOMENT = 200, 500, 40
 # the friendly message of a refused query parameter (InvalidFieldError.field) -> texts.py key
 PROBLEMS = {"query.q": "bad_q", "query.cursor": "bad_cursor", "query.since": "bad_period",
@@ -78,15 +82,16 @@ def not_found(request: Request) -> HTMLResponse:
 
 
 @router.get("/customers", response_class=HTMLResponse)
-def customer_search(request: Request, conn: ConnDep, q: str | None = None, cursor: str | None = None,
-                    limit: str | None = None) -> HTMLResponse:
+def customer_search(request: Request, conn: ConnDep, process: ProcessDep, q: str | None = None,
+                    cursor: str | None = None, limit: str | None = None) -> HTMLResponse:
     q_shown = (q or "")[:MAX_Q * 2]
     context = {"q": q_shown, "found": None, "problem": None, "next_link": None, "first_link": None,
-               "lang_param": _lang_param(request)}
+               "lang_param": _lang_param(request), "follow_up": None}
     try:
         query = _checked(q, "query.q", MAX_Q)
-        if query is None:
-            return page(request, "customers.html", **context)
+        if query is None:  # the landing page: the customers stuck in onboarding or adoption
+            stuck = follow_up.stuck(conn, process, datetime.now(timezone.utc), limit=FOLLOW_UP_LIMIT, offset=0)
+            return page(request, "customers.html", **{**context, "follow_up": stuck})
         after = _checked(cursor, "query.cursor", MAX_CURSOR)
         found = api.search(conn, query, limit=_limit(limit, SEARCH_LIMIT), cursor=after)
     except InvalidFieldError as error:

@@ -1,4 +1,4 @@
-"""The manager's pages (営業マネージャー): the pipeline board with KPI tiles, funnel and stage durations,
+"""The manager's pages (営業マネージャー): the pipeline board with KPI tiles, funnel, win rates and stage durations,
 the lists that need attention, win and loss reasons, duplicate approaches. Each calls the JSON route's
 function, in the request's read-only transaction, and renders its answer."""
 
@@ -23,6 +23,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(
 Choice = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
 BOARD_LIMIT = 1000  # cards on one board; more: narrow it with the filters
 NEAR = 0.75  # of the stage's stagnation threshold: "near"
+GROUP_BY = ("team", "owner", "site")  # the analytics page's win rates, per one of these or everyone
 
 
 def time_in_stage(deal: PipelineDeal, threshold_days: int, now: datetime) -> tuple[float, str]:
@@ -76,11 +77,13 @@ def _default_period(since: str | None, until: str | None) -> tuple[str, str]:
 @router.get("/analytics", response_class=HTMLResponse)
 def analytics(request: Request, conn: ConnDep, process: ProcessDep,
               since: Annotated[str | None, Query(max_length=40)] = None,
-              until: Annotated[str | None, Query(max_length=40)] = None) -> HTMLResponse:
+              until: Annotated[str | None, Query(max_length=40)] = None, group_by: Choice = None) -> HTMLResponse:
     since, until = _default_period(since, until)
     chosen = period(request, since, until)
-    return page(request, "analytics.html", since=since, until=until,
-                funnel=pipeline.funnel(conn, process, chosen), durations=pipeline.stage_durations(conn, process, chosen))
+    group_by = group_by if group_by in GROUP_BY else None  # empty or unknown: everyone
+    return page(request, "analytics.html", since=since, until=until, group_by=group_by, group_choices=GROUP_BY,
+                funnel=pipeline.funnel(conn, process, chosen), durations=pipeline.stage_durations(conn, process, chosen),
+                win_rates=pipeline.win_rates(conn, chosen, group_by))
 
 
 @router.get("/alerts", response_class=HTMLResponse)
