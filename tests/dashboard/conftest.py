@@ -1,6 +1,6 @@
 """The dashboard over the demo history: the command API writes it (services/dev/demo.py), the relay and the
 three projection workers run in threads, the timeline API (with its pages) answers through a TestClient on
-https://testserver (the session cookies are Secure). One per test session; tokens for every dev user."""
+https://testserver (the session cookies are Secure). One for the tests of this package; tokens for every dev user."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def caught_up(conn: psycopg.Connection) -> bool:
                for name in ("pipeline", "timeline", "duplicates"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # its workers and pools end with the package's tests, not the session
 def dashboard(isolated) -> Iterator[Dashboard]:
     settings = isolated()
     customers = build_customers(settings)
