@@ -145,7 +145,11 @@ def test_the_state_as_of_a_time_in_the_middle_is_an_earlier_version_with_the_sta
     if changed:
         assert f'data-deal="{deal}" data-stage="{now["state"]["deals"][deal]["stage"]}"' in current
     # what the datetime-local input sends: a local time without an offset, read in Asia/Tokyo
-    local = datetime.fromisoformat(middle).astimezone(JST).strftime("%Y-%m-%dT%H:%M:%S")
+    # (to the second, rounded up: the demo records a customer's events within a second or two, so a time
+    # rounded down could fall before its first event)
+    moment = datetime.fromisoformat(middle).astimezone(JST)
+    moment = moment.replace(microsecond=0) + timedelta(seconds=1 if moment.microsecond else 0)
+    local = moment.strftime("%Y-%m-%dT%H:%M:%S")
     typed = browser.get(f"/ui/audit/customers/{cid}", params={"as_of": local, "limit": "5"})
     version = api(dashboard, f"/audit/customers/{cid}/state", as_of=local)["version"]
     assert f'<strong class="state-version">{version}</strong>' in typed.text
