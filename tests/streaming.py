@@ -55,6 +55,13 @@ def running(settings: Settings, projections: tuple[str, ...] = (), relay: bool =
             worker.close()
 
 
+def caught_up(conn: Any, projections: tuple[str, ...] = ("pipeline", "timeline", "duplicates")) -> bool:
+    """Every projection has applied every customer's events up to the stream head."""
+    return all(conn.execute(f"SELECT count(*) FROM stream_heads h LEFT JOIN {name}_versions v USING (customer_id) "
+                            "WHERE v.version IS DISTINCT FROM h.version").fetchone()[0] == 0
+               for name in projections)
+
+
 def checksum(conn: Any, tables: tuple[str, ...]) -> dict[str, str]:
     """A digest of every row of each table, independent of physical order."""
     return {table: conn.execute(f'SELECT count(*) || \':\' || coalesce(md5(string_agg(t::text, \'|\' '

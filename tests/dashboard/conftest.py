@@ -17,7 +17,7 @@ from services.dev.demo import DemoSummary, write_demo
 from services.dev.users import DEV_USERS
 from services.timeline_api.app import create_app as create_timeline_app
 from shared.bootstrap import build_customers
-from tests.streaming import eventually, running
+from tests.streaming import caught_up, eventually, running
 
 
 @dataclass
@@ -47,11 +47,6 @@ def sign_in(client: TestClient, token: str, next_path: str = "") -> object:
     assert form.status_code == 200, form.text
     return client.post("/ui/sign-in", data={"token": token, "csrf": csrf_of(form.text), "next": next_path})
 
-
-def caught_up(conn: psycopg.Connection) -> bool:
-    return all(conn.execute(f"SELECT count(*) FROM stream_heads h LEFT JOIN {name}_versions v USING (customer_id) "
-                            "WHERE v.version IS DISTINCT FROM h.version").fetchone()[0] == 0
-               for name in ("pipeline", "timeline", "duplicates"))
 
 
 @pytest.fixture(scope="package")  # its workers and pools end with the package's tests, not the session

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.dashboard.conftest import Dashboard, caught_up
-from tests.streaming import eventually
+from tests.dashboard.conftest import Dashboard
+from tests.streaming import caught_up, eventually
 
 JST = ZoneInfo("Asia/Tokyo")
 PHASES_JA = ["アプローチ", "ヒアリング", "提案", "クロージング", "成約", "フォロー"]

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from services.command.app import create_app as create_command_app
 from services.timeline_api.app import create_app as create_timeline_app
 from shared.bootstrap import build_customers
-from tests.streaming import eventually, running
+from tests.streaming import caught_up, eventually, running
 from tests.support import ACTOR, auth, post
 
 JST = timezone(timedelta(hours=9))
@@ -176,12 +176,6 @@ def write_history(client: TestClient) -> Story:
     w(f"/customers/{e}/touchpoints", {"channel": "email", "direction": "outbound", "summary": "ご挨拶"}, 2)
     return Story(a, b, c, d, e, {"A1": a1, "B1": b1, "B2": b2, "C1": c1, "D1": d1, "D2": d2}, mid, 13, e_registered)
 
-
-def caught_up(conn: psycopg.Connection) -> bool:
-    """Every projection has applied every customer's events up to the stream head."""
-    return all(conn.execute(f"SELECT count(*) FROM stream_heads h LEFT JOIN {name}_versions v USING (customer_id) "
-                            "WHERE v.version IS DISTINCT FROM h.version").fetchone()[0] == 0
-               for name in ("pipeline", "timeline", "duplicates"))
 
 
 @dataclass

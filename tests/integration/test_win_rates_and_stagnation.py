@@ -36,7 +36,7 @@ from fastapi.testclient import TestClient
 from services.command.app import create_app as create_command_app
 from services.timeline_api.app import create_app as create_timeline_app
 from shared.bootstrap import build_customers
-from tests.streaming import eventually, running
+from tests.streaming import caught_up, eventually, running
 from tests.support import auth, post
 
 JST = timezone(timedelta(hours=9))
@@ -102,11 +102,6 @@ def write_history(client: TestClient) -> dict[str, tuple[str, str]]:
         written[d.key] = (cid, did)
     return written
 
-
-def caught_up(conn: psycopg.Connection) -> bool:
-    return all(conn.execute(f"SELECT count(*) FROM stream_heads h LEFT JOIN {name}_versions v USING (customer_id) "
-                            "WHERE v.version IS DISTINCT FROM h.version").fetchone()[0] == 0
-               for name in ("pipeline", "timeline", "duplicates"))
 
 
 @dataclass

@@ -38,14 +38,16 @@ def board_deals(conn, process: ProcessDefinition, team: str | None, site: str | 
     found: list[PipelineDeal] = []
     for status in ("open", "won"):
         cursor = None
-        while len(found) < BOARD_LIMIT:
+        while True:
             got = pipeline.deals(conn, process, team=team, site=site, owner=owner, status=status, limit=200,
                                  cursor=cursor)
             found += got.deals
             cursor = got.next_cursor
+            if len(found) > BOARD_LIMIT:
+                return found[:BOARD_LIMIT], True
             if cursor is None:
                 break
-    return found[:BOARD_LIMIT], len(found) > BOARD_LIMIT
+    return found, False
 
 
 @router.get("/board", response_class=HTMLResponse)
