@@ -36,8 +36,10 @@ def at(days: float) -> str:
 
 
 def deal_row(conn: psycopg.Connection, deal_id: str, **expected) -> dict | None:
-    """The pipeline row of a deal once it matches the expected values."""
-    cursor = conn.execute("SELECT * FROM pipeline_deals WHERE deal_id = %s", (deal_id,))
+    """The pipeline row of a deal once it matches the expected values (with its customer's last touch per
+    department, kept once per customer in pipeline_customers)."""
+    cursor = conn.execute("SELECT d.*, c.last_touch FROM pipeline_deals d JOIN pipeline_customers c "
+                          "USING (customer_id) WHERE d.deal_id = %s", (deal_id,))
     row = cursor.fetchone()
     if row is None:
         return None

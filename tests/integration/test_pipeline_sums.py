@@ -26,8 +26,8 @@ def test_sums_of_amounts_past_64_bits_are_exact(isolated) -> None:
             now = datetime(2026, 11, 1, tzinfo=timezone.utc)
             curs.executemany(
                 "INSERT INTO pipeline_deals (deal_id, customer_id, phase, stage, status, bucket, amount, "
-                "stage_entered_at, last_touch, bant_confirmed, bant_complete, missing_information, win_reasons) "
-                "VALUES (%s, %s, 'closing', 'in_approval', 'open', 'hot', %s, %s, %s, 0, false, %s, %s)",
-                [(uuid4(), uuid4(), MAX_YEN, now, Jsonb({}), Jsonb([]), Jsonb([])) for _ in range(DEALS)])
+                "stage_entered_at, bant_confirmed, bant_complete, missing_information, win_reasons) "
+                "VALUES (%s, %s, 'closing', 'in_approval', 'open', 'hot', %s, %s, 0, false, %s, %s)",
+                [(uuid4(), uuid4(), MAX_YEN, now, Jsonb([]), Jsonb([])) for _ in range(DEALS)])
         assert counts_by_stage(conn, "open", None) == [(None, "closing", "in_approval", DEALS, DEALS * MAX_YEN)]
         assert open_deal_counts(conn, "approach")["phases"] == {"closing": (DEALS, DEALS * MAX_YEN)}

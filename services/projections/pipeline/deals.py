@@ -1,7 +1,7 @@
-"""The pipeline's deal rows: as they are now (filtered, paged), counted per phase and stage, closed, won or lost.
+"""The pipeline's deal rows: as they are now (filtered, paged), counted per phase and stage, won and lost.
 
-Reads ``pipeline_deals`` only. Group columns and filters are chosen from fixed lists,
-never taken from the request as SQL.
+Reads ``pipeline_deals`` (the list with each deal's customer's last touch, ``pipeline_customers``).
+Group columns and filters are chosen from fixed lists, never taken from the request as SQL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
 
-from services.projections.pipeline.tables import DEALS
+from services.projections.pipeline.tables import CUSTOMERS, DEALS
 
 FILTERS = ("team", "site", "owner", "phase", "stage", "bucket", "status")
 GROUP_COLUMNS: dict[str | None, Composable] = {None: SQL("NULL::text"), "team": SQL("d.team"),
@@ -40,8 +40,9 @@ def list_deals(conn: Connection, filters: dict[str, Any], limit: int,
     if after is not None:
         where = SQL("{0} AND (d.stage_entered_at, d.deal_id) > (%s, %s)").format(where)
         params.extend(after)
-    query = SQL("SELECT * FROM {0} d WHERE {1} ORDER BY d.stage_entered_at, d.deal_id LIMIT %s").format(
-        Identifier(DEALS), where)
+    query = SQL("SELECT d.*, coalesce(c.last_touch, '{{}}'::jsonb) AS last_touch FROM {0} d LEFT JOIN {1} c "
+                "USING (customer_id) WHERE {2} ORDER BY d.stage_entered_at, d.deal_id LIMIT %s").format(
+        Identifier(DEALS), Identifier(CUSTOMERS), where)
     with conn.cursor(row_factory=dict_row) as curs:
         return curs.execute(query, [*params, limit]).fetchall()
 
@@ -52,18 +53,6 @@ def counts_by_stage(conn: Connection, status: str, group_by: str | None) -> list
                 "FROM {1} d WHERE d.status = %s GROUP BY 1, 2, 3").format(GROUP_COLUMNS[group_by], Identifier(DEALS))
     # a sum of bigints is numeric and may pass 64 bits (many deals near MAX_YEN): keep it exact
     return [(g, p, s, n, int(a)) for g, p, s, n, a in conn.execute(query, (status,)).fetchall()]
-
-
-def closed_deals(conn: Connection, outcome: str, since: datetime | None, until: datetime | None
-                 ) -> list[dict[str, Any]]:
-    """Deals with this outcome (won, lost) closed in [since, until), latest first."""
-    query = SQL("SELECT deal_id, customer_id, company_name, title, owner, team, site, amount, phase, stage, closed_at, "
-                "lost_reason, win_reasons FROM {0} WHERE status = %(outcome)s "
-                "AND (%(since)s::timestamptz IS NULL OR closed_at >= %(since)s) "
-                "AND (%(until)s::timestamptz IS NULL OR closed_at < %(until)s) "
-                "ORDER BY closed_at DESC NULLS LAST, deal_id").format(Identifier(DEALS))
-    with conn.cursor(row_factory=dict_row) as curs:
-        return curs.execute(query, {"outcome": outcome, "since": since, "until": until}).fetchall()
 
 
 def closed_counts(conn: Connection, since: datetime | None, until: datetime | None, group_by: str | None

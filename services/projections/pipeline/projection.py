@@ -3,7 +3,13 @@
 The projection keeps each customer's state (the same ``CustomerState`` the aggregate
 evolves, so facts and missing information are computed by the domain's own code) and
 derives the deal rows from it. Stage history rows record when each stage was entered
-and left, so durations and "the pipeline as of a date" can be read from them.
+and left, so durations and "the pipeline as of a date" can be read from them; closing
+events write the deal's reasons and notes (``outcomes``).
+
+A batch writes only the deal rows it changed: each deal's row is derived from the state as
+loaded and again after the batch, and only those that differ are written (a touchpoint on a
+customer with 200 deals writes none of them: the last touch per department is the customer's,
+one row of ``pipeline_customers`` joined when deals are listed, not a column of every deal row).
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from psycopg.types.json import Jsonb
 from services.projections.base import Projection
 from services.projections.handlers import Handlers
 from services.projections.pipeline import tables as t
+from services.projections.pipeline import targets
+from services.projections.pipeline.outcomes import Closings
 from services.projections.pipeline.stage_history import StageHistory
 from shared import events as ev
 from shared.domain.facts import missing_information
 from shared.domain.state import CustomerState, Deal, evolve, registered
 from shared.process import ProcessDefinition
 
-JSON_COLUMNS = frozenset({"last_touch", "missing_information", "win_reasons"})
+JSON_COLUMNS = frozenset({"missing_information", "win_reasons"})
 
 
 def _evolve(event: ev.CustomerEvent, states: dict[UUID, CustomerState]) -> None:
@@ -42,27 +50,55 @@ def _registered(event: ev.CustomerRegistered, states: dict[UUID, CustomerState])
 
 class PipelineProjection(Projection):
     name = t.NAME
-    tables = t.TABLES
+    tables = (*t.TABLES, t.TARGETS)
 
     def schema(self) -> dict[str, Sequence[Composable]]:
-        return t.schema(self.table)
+        return {**t.schema(self.table), **t.targets_schema(self.table)}
+
+    def write_targets(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
+        targets.write(curs, self.table(t.TARGETS), events)
+
+    def create_tables(self, curs: Cursor) -> None:
+        super().create_tables(curs)
+        # deal rows made when each carried its customer's last touch: the customers' table takes it from the
+        # states, and the column goes (a catalog change; the read model is marked for a rebuild all the same)
+        curs.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'last_touch' "
+                     "AND NOT attisdropped", (t.DEALS + self.suffix,))
+        if curs.fetchone() is not None:
+            curs.execute(SQL("INSERT INTO {0} (customer_id, last_touch) SELECT customer_id, "
+                             "coalesce(state->'last_touch', '{{}}'::jsonb) FROM {1} ON CONFLICT DO NOTHING").format(
+                self.table(t.CUSTOMERS), self.table(t.STATES)))
+            curs.execute(SQL("ALTER TABLE {0} DROP COLUMN last_touch").format(self.table(t.DEALS)))
 
     def write(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
         states = self._load_states(curs, list(events))
+        before = {c: self._deal_rows(c, states[c]) for c in events if c in states}  # as the table holds them
+        touched = {c: dict(states[c].last_touch) for c in events if c in states}
         history = StageHistory.load(curs, self.table(t.STAGE_HISTORY), events)
+        closings = Closings()
         for customer_events in events.values():
             for event in customer_events:
                 STATE_HANDLERS(event, states)
                 history.record(event)
+                closings.record(event)
         curs.executemany(SQL("INSERT INTO {0} (customer_id, state) VALUES (%s, %s) ON CONFLICT (customer_id) "
                              "DO UPDATE SET state = EXCLUDED.state").format(self.table(t.STATES)),
                          [(c, Jsonb(states[c].model_dump(mode="json"))) for c in events])
+        curs.executemany(SQL("INSERT INTO {0} (customer_id, last_touch) VALUES (%s, %s) ON CONFLICT (customer_id) "
+                             "DO UPDATE SET last_touch = EXCLUDED.last_touch").format(self.table(t.CUSTOMERS)),
+                         [(c, Jsonb({k: v.isoformat() for k, v in states[c].last_touch.items()})) for c in events
+                          if c not in touched or touched[c] != states[c].last_touch])
+        changed = [_stored(row) for c in events for d, row in self._deal_rows(c, states[c]).items()
+                   if before.get(c, {}).get(d) != row]
         columns = SQL(", ").join(map(SQL, t.DEAL_COLUMNS))
         updates = SQL(", ").join(SQL(f"{c} = EXCLUDED.{c}") for c in t.DEAL_COLUMNS[1:])
         curs.executemany(SQL("INSERT INTO {0} ({1}) VALUES ({2}) ON CONFLICT (deal_id) DO UPDATE SET {3}").format(
-            self.table(t.DEALS), columns, SQL(", ").join(SQL("%s") * len(t.DEAL_COLUMNS)), updates),
-            [_stored(deal_row(self.process, c, UUID(d), states[c])) for c in events for d in states[c].deals])
+            self.table(t.DEALS), columns, SQL(", ").join(SQL("%s") * len(t.DEAL_COLUMNS)), updates), changed)
         history.save(curs, self.table(t.STAGE_HISTORY))
+        closings.save(curs, self.table(t.OUTCOMES), states)
+
+    def _deal_rows(self, customer_id: UUID, state: CustomerState) -> dict[str, dict[str, Any]]:
+        return {d: deal_row(self.process, customer_id, UUID(d), state) for d in state.deals}
 
     def _load_states(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, CustomerState]:
         curs.execute(SQL("SELECT customer_id, state FROM {0} WHERE customer_id = ANY(%s)").format(
@@ -84,7 +120,6 @@ def deal_row(process: ProcessDefinition, customer_id: UUID, deal_id: UUID, state
         "next_action": action.choice if action else None, "next_action_note": action.note if action else None,
         "next_action_due": action.due_at if action else None, "stage_entered_at": deal.stage_entered_at,
         "opened_at": deal.opened_at, "closed_at": deal.closed_at,
-        "last_touch": {k: v.isoformat() for k, v in state.last_touch.items()},
         "bant_confirmed": confirmed, "bant_complete": confirmed == 4,
         "missing_information": [i.id for i in missing_information(process, state, deal)],
         "lost_reason": deal.lost_reason, "win_reasons": list(deal.win_reasons),

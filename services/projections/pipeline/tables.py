@@ -14,20 +14,23 @@ NAME = "pipeline"
 DEALS = "pipeline_deals"  # one row per deal
 STAGE_HISTORY = "pipeline_stage_history"  # one row per stay of a deal in a stage
 STATES = "pipeline_states"  # each customer's CustomerState as JSON
+CUSTOMERS = "pipeline_customers"  # each customer's columns that deal rows show: the last touch per department
+OUTCOMES = "pipeline_outcomes"  # one row per won or lost deal: its reasons with their notes, the win note
 VERSIONS = f"{NAME}_versions"  # kept by the projection machinery: the customer's events applied
-TABLES = (DEALS, STAGE_HISTORY, STATES)
+TABLES = (DEALS, STAGE_HISTORY, STATES, CUSTOMERS, OUTCOMES)
 
 DEAL_COLUMNS = (
     "deal_id", "customer_id", "company_name", "company_key", "title", "phase", "stage", "status", "owner", "team",
     "site", "amount", "expected_close", "temperature", "decision_status", "bucket", "next_action",
-    "next_action_note", "next_action_due", "stage_entered_at", "opened_at", "closed_at", "last_touch",
+    "next_action_note", "next_action_due", "stage_entered_at", "opened_at", "closed_at",
     "bant_confirmed", "bant_complete", "missing_information", "lost_reason", "win_reasons",
 )
 
 
 def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]]:
     """Per table: its CREATE TABLE and CREATE INDEX statements; ``table`` names a table (suffixed in a rebuild)."""
-    deals, history, states = table(DEALS), table(STAGE_HISTORY), table(STATES)
+    deals, history, states, customers = table(DEALS), table(STAGE_HISTORY), table(STATES), table(CUSTOMERS)
+    outcomes = table(OUTCOMES)
     return {
         DEALS: [
             SQL("CREATE TABLE {0} (deal_id uuid PRIMARY KEY, customer_id uuid NOT NULL, company_name text, "
@@ -35,7 +38,7 @@ def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]
                 "owner text, team text, site text, amount bigint, expected_close date, temperature text, "
                 "decision_status text, bucket text NOT NULL, next_action text, next_action_note text, "
                 "next_action_due timestamptz, stage_entered_at timestamptz NOT NULL, opened_at timestamptz, "
-                "closed_at timestamptz, last_touch jsonb NOT NULL, bant_confirmed int NOT NULL, "
+                "closed_at timestamptz, bant_confirmed int NOT NULL, "
                 "bant_complete boolean NOT NULL, missing_information jsonb NOT NULL, lost_reason text, "
                 "win_reasons jsonb NOT NULL)").format(deals),
             SQL("CREATE INDEX ON {0} (status, phase, stage)").format(deals),
@@ -55,4 +58,32 @@ def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]
         STATES: [
             SQL("CREATE TABLE {0} (customer_id uuid PRIMARY KEY, state jsonb NOT NULL)").format(states),
         ],
+        CUSTOMERS: [
+            SQL("CREATE TABLE {0} (customer_id uuid PRIMARY KEY, last_touch jsonb NOT NULL)").format(customers),
+        ],
+        OUTCOMES: [
+            # reasons: [{"choice", "note"}] as recorded; reason_ids: the distinct choices, counted;
+            # search: the title, win note and reason notes folded (outcomes.fold), one per line, for ?q=
+            SQL("CREATE TABLE {0} (deal_id uuid PRIMARY KEY, customer_id uuid NOT NULL, outcome text NOT NULL, "
+                "closed_at timestamptz, note text NOT NULL, reasons jsonb NOT NULL, reason_ids text[] NOT NULL, "
+                "search text NOT NULL)").format(outcomes),
+            SQL("CREATE INDEX ON {0} (outcome, closed_at DESC NULLS LAST, deal_id) INCLUDE (reason_ids)"
+                ).format(outcomes),
+        ],
     }
+
+
+# Teams' monthly sales targets (shared/events/targets.py): one row per target set, so the history stays; the
+# latest version per team, owner and month is the target in force (services/projections/pipeline/targets.py).
+TARGETS = "pipeline_targets"
+
+
+def targets_schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]]:
+    targets = table(TARGETS)
+    return {TARGETS: [
+        SQL("CREATE TABLE {0} (stream_id uuid NOT NULL, version bigint NOT NULL, team text NOT NULL, owner text, "
+            "month date NOT NULL, amount bigint NOT NULL, occurred_at timestamptz NOT NULL, "
+            "recorded_at timestamptz NOT NULL, actor_user text NOT NULL, PRIMARY KEY (stream_id, version))"
+            ).format(targets),
+        SQL("CREATE INDEX ON {0} (month, team, owner)").format(targets),
+    ]}

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from services.timeline_api.dashboard.render import page
 from services.timeline_api.dashboard.session import may
-from services.timeline_api.dependencies import NO_NUL, ConnDep, EventStoreDep, ProcessDep, ReaderDep, period
+from services.timeline_api.dependencies import NO_NUL, ConnDep, ProcessDep, period
 from services.timeline_api.routes import insights, pipeline
 from services.timeline_api.schemas import PipelineDeal
 from shared.auth import Permission as P
@@ -98,10 +98,9 @@ def alerts(request: Request, conn: ConnDep, process: ProcessDep) -> HTMLResponse
 
 
 @router.get("/outcomes", response_class=HTMLResponse)
-def outcomes(request: Request, conn: ConnDep, store: EventStoreDep, reader: ReaderDep, process: ProcessDep,
-             outcome: Literal["won", "lost"] = "lost", q: Choice = None) -> HTMLResponse:
-    report = insights.outcome_reasons(conn, store, reader, process, period(request, None, None), outcome, q or None,
-                                      100)
+def outcomes(request: Request, conn: ConnDep, process: ProcessDep, outcome: Literal["won", "lost"] = "lost",
+             q: Choice = None) -> HTMLResponse:
+    report = insights.outcome_reasons(conn, process, period(request, None, None), outcome, q or None, 100)
     return page(request, "outcomes.html", outcome=outcome, q=q or "", report=report)
 
 

@@ -8,16 +8,13 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from services.projections.duplicates.queries import duplicate_approaches
 from services.projections.pipeline.analytics import open_deal_counts
-from services.projections.pipeline.deals import closed_deals
+from services.projections.pipeline import outcomes
 from services.security import require
 from services.timeline_api import reports
 from services.timeline_api import schemas as s
-from services.timeline_api.dependencies import (
-    AsOfDep, ConnDep, ReaderDep, EventStoreDep, Limit, PeriodDep, ProcessDep,
-)
+from services.timeline_api.dependencies import AsOfDep, ConnDep, Limit, PeriodDep, ProcessDep
 from services.timeline_api.errors import ERROR_RESPONSES
 from services.timeline_api.outcomes import outcome_report
-from services.timeline_api.queries.outcomes import closing_events
 from shared.auth import Permission as P
 
 router = APIRouter(tags=["insights"], responses=ERROR_RESPONSES, dependencies=[Depends(require(P.READ_PIPELINE))])
@@ -33,13 +30,13 @@ def kpis(conn: ConnDep, process: ProcessDep) -> s.Kpis:
             summary="Why deals were won or lost: reasons counted, and the deals with their notes (search with q)",
             description="`q` searches deal titles and the notes written with the reasons; the counts are over "
                         "the matching deals. `since` / `until` select by closing time.")
-def outcome_reasons(conn: ConnDep, store: EventStoreDep, reader: ReaderDep, process: ProcessDep,
-                    period: PeriodDep, outcome: Annotated[Literal["won", "lost"], Query(examples=["lost"])],
+def outcome_reasons(conn: ConnDep, process: ProcessDep, period: PeriodDep,
+                    outcome: Annotated[Literal["won", "lost"], Query(examples=["lost"])],
                     q: Annotated[str | None, Query(min_length=1, max_length=200, examples=["価格"])] = None,
                     limit: Limit = 50) -> s.Outcomes:
-    rows = closed_deals(conn, outcome, period.since, period.until)
-    events = closing_events(conn, store, reader, outcome, rows)
-    return outcome_report(process, outcome, rows, events, q, limit)
+    matching, counts = outcomes.reason_counts(conn, outcome, period.since, period.until, q)
+    rows = outcomes.closed_deals(conn, outcome, period.since, period.until, q, limit)
+    return outcome_report(process, outcome, q, matching, counts, rows)
 
 
 @router.get("/alerts/duplicates", response_model=s.DuplicateAlerts,

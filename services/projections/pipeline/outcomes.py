@@ -1,0 +1,123 @@
+"""Why deals were won or lost (``pipeline_outcomes``): written from the closing events, read by reason and note.
+
+A ``DealWon`` / ``DealLost`` (recorded, or written by an import) makes its deal's row: the reasons with the
+notes written with them, in the order given, the win note, and the texts ``?q=`` searches (title and notes,
+folded as ``fold`` folds the needle). Reads count the reasons of the matching deals and page the deals,
+latest closed first, joined with their ``pipeline_deals`` row (company, owner, amount, phase …).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection, Cursor
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Composable, Identifier
+from psycopg.types.json import Jsonb
+
+from services.projections.handlers import Handlers
+from services.projections.pipeline.tables import DEALS, OUTCOMES
+from shared import events as ev
+from shared.domain.state import CustomerState
+
+SEPARATOR = "\x1f"  # between the searched texts: a character the door refuses in any text
+
+
+def fold(text: str) -> str:
+    """What a search compares: width and case folded (ＡＢＣ, abc and ABC are one)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+# ---------------------------------------------------------------- writing (the pipeline projection's batch)
+
+CLOSINGS = Handlers()
+
+
+class Closings:
+    """The deals a batch closed: deal -> (customer, outcome, [(reason, note)], win note)."""
+
+    def __init__(self) -> None:
+        self.closed: dict[UUID, tuple[UUID, str, list[tuple[str, str]], str]] = {}
+
+    def record(self, event: ev.CustomerEvent) -> None:
+        CLOSINGS(event, self)
+
+    def save(self, curs: Cursor, table: Identifier, states: dict[UUID, CustomerState]) -> None:
+        rows = []
+        for deal_id, (customer_id, outcome, reasons, note) in self.closed.items():
+            deal = states[customer_id].deals[str(deal_id)]
+            texts = [deal.title, note, *(n for _, n in reasons)]
+            rows.append((deal_id, customer_id, outcome, deal.closed_at, note,
+                         Jsonb([{"choice": c, "note": n} for c, n in reasons]), list(dict.fromkeys(c for c, _ in reasons)),
+                         SEPARATOR.join(fold(text) for text in texts if text)))
+        curs.executemany(SQL("INSERT INTO {0} (deal_id, customer_id, outcome, closed_at, note, reasons, reason_ids, "
+                             "search) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (deal_id) DO UPDATE SET "
+                             "outcome = EXCLUDED.outcome, closed_at = EXCLUDED.closed_at, note = EXCLUDED.note, "
+                             "reasons = EXCLUDED.reasons, reason_ids = EXCLUDED.reason_ids, search = EXCLUDED.search"
+                             ).format(table), rows)
+
+
+@CLOSINGS.on(ev.DealWon)
+def _won(event: ev.DealWon, closings: Closings) -> None:
+    closings.closed[event.deal_id] = (event.originator_id, "won", [(r.choice, r.note) for r in event.win_reasons],
+                                      event.note)
+
+
+@CLOSINGS.on(ev.DealLost)
+def _lost(event: ev.DealLost, closings: Closings) -> None:
+    closings.closed[event.deal_id] = (event.originator_id, "lost", [(event.reason.choice, event.reason.note)], "")
+
+
+# ---------------------------------------------------------------- reading
+
+def _matching(outcome: str, since: datetime | None, until: datetime | None, q: str | None
+              ) -> tuple[Composable, dict[str, Any]]:
+    """The condition on ``o`` (only the parts asked for, so each plan is the index range it can be)."""
+    conditions = [SQL("o.outcome = %(outcome)s")]
+    if since is not None:
+        conditions.append(SQL("o.closed_at >= %(since)s"))
+    if until is not None:
+        conditions.append(SQL("o.closed_at < %(until)s"))
+    needle = None if q is None else fold(q)
+    if needle is not None:
+        conditions.append(SQL("strpos(o.search, %(needle)s) > 0") if SEPARATOR not in needle else SQL("FALSE"))
+    return SQL(" AND ").join(conditions), {"outcome": outcome, "since": since, "until": until, "needle": needle}
+
+
+_COUNTS = """
+WITH m AS MATERIALIZED (SELECT o.reason_ids FROM {outcomes} o WHERE {where})
+SELECT NULL AS reason, count(*) FROM m
+UNION ALL
+SELECT r.reason, count(*) FROM m CROSS JOIN LATERAL unnest(m.reason_ids) AS r(reason) GROUP BY r.reason
+"""
+
+
+def reason_counts(conn: Connection, outcome: str, since: datetime | None, until: datetime | None,
+                  q: str | None) -> tuple[int, dict[str, int]]:
+    """How many deals of this outcome closed in [since, until) match ``q`` (title or notes), and per reason id
+    how many of them give it."""
+    where, params = _matching(outcome, since, until, q)
+    rows = conn.execute(SQL(_COUNTS).format(outcomes=Identifier(OUTCOMES), where=where), params).fetchall()
+    return next(n for reason, n in rows if reason is None), {reason: n for reason, n in rows if reason is not None}
+
+
+_PAGE = """
+SELECT o.deal_id, o.customer_id, d.company_name, d.title, d.owner, d.team, d.site, d.amount, d.phase, d.stage,
+       o.closed_at, o.reasons, o.note
+FROM {outcomes} o JOIN {deals} d USING (deal_id)
+WHERE {where}
+ORDER BY o.closed_at DESC NULLS LAST, o.deal_id
+LIMIT %(limit)s
+"""
+
+
+def closed_deals(conn: Connection, outcome: str, since: datetime | None, until: datetime | None, q: str | None,
+                 limit: int) -> list[dict[str, Any]]:
+    """The matching deals, latest closed first, each with its reasons ([{choice, note}]) and win note."""
+    where, params = _matching(outcome, since, until, q)
+    query = SQL(_PAGE).format(outcomes=Identifier(OUTCOMES), deals=Identifier(DEALS), where=where)
+    with conn.cursor(row_factory=dict_row) as curs:
+        return curs.execute(query, {**params, "limit": limit}).fetchall()
