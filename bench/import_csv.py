@@ -94,7 +94,7 @@ def measure(label: str, customers, kind: str, path: Path, url: str, batch_size: 
     from services.importer.run import open_import, run_import
     from shared.events import Actor
 
-    mapping, table = open_import(kind, path, EXAMPLES / f"{kind}.mapping.yaml")
+    mapping, table, lookups = open_import(kind, path, EXAMPLES / f"{kind}.mapping.yaml")
     before = count_rows(url, "customers_events")
     with CpuMeter({"bench (python)": os.getpid()}) as cpu:
         started = time.perf_counter()

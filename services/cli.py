@@ -302,7 +302,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         actor = Actor(user=args.user, department=args.department, team=args.team, site=args.site)
-        mapping, table = open_import(args.kind, args.file, args.mapping, args.sheet)
+        mapping, table, lookups = open_import(args.kind, args.file, args.mapping, args.sheet)
     except ImportSetupError as error:
         print(f"import: {error}", file=sys.stderr)
         return 2
@@ -312,7 +312,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     customers = build_customers(settings)
     try:
         summary = run_import(customers, table, mapping, actor, dry_run=args.dry_run, batch_size=args.batch_size,
-                             progress=not args.no_progress, source=args.source)
+                             progress=not args.no_progress, source=args.source, lookups=lookups)
     except ImportSetupError as error:  # a file that breaks while being read
         print(f"import: {error}", file=sys.stderr)
         return 2

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
 from pydantic import ValidationError
 
-from services.importer import customer_id_for
+from services.importer import ImportSetupError, customer_id_for
+from services.importer.lookups import LookupMiss, LookupTable
 from services.importer.mapping import Mapping
 from shared.application import Envelope
 from shared.commands import AddContact, Command, ImportDeal, RegisterCustomer
+from shared.domain.customer import IMPORT_DEFAULT_REASON, WON_PHASE
 from shared.events import Actor
 from shared.events.limits import LISTED_PROBLEMS, Limit, message, problems
 from shared.process import ProcessDefinition
@@ -39,6 +42,7 @@ FALSE = {"0", "false", "no", "n", "いいえ", "×", "✕", "無", "なし", "-"
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
                    r"(?:[\sT]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _INT = re.compile(r"^-?\d+(?:\.0*)?$")
+BUILT_IN_FORMATS = ("YYYY-MM-DD", "YYYY/MM/DD", "YYYY年M月D日", "ISO 8601 with a time", "an Excel date")
 CODE_LIMIT = Limit(max_length=100)  # codes become ids and idempotency keys
 IMPORT_SCOPE = "import"  # whose keys: the importer's, whoever runs it (a re-run by anyone appends nothing)
 
@@ -47,33 +51,54 @@ class RowError(ValueError):
     """A row that cannot become a command (the message names the field and the column)."""
 
 
+class RowSkipped(ValueError):
+    """A row the mapping says to leave out (``missing_customer: skip``), with the reason."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A row turned into an envelope, or the reason it could not be."""
+    """A row turned into an envelope, or the reason it could not be (or was left out)."""
 
     row: int
     key: str  # the idempotency key ("" when the row has no usable code)
     code: str  # the customer code the row belongs to
     envelope: Envelope | None = None
     error: str | None = None
+    skipped: str | None = None
 
 
 class RowMapper:
-    def __init__(self, mapping: Mapping, process: ProcessDefinition, actor: Actor, source: str) -> None:
-        self.mapping, self.actor, self.source = mapping, actor, source
+    def __init__(self, mapping: Mapping, process: ProcessDefinition, actor: Actor, source: str,
+                 lookups: Sequence[LookupTable] = ()) -> None:
+        self.mapping, self.actor, self.source, self.process = mapping, actor, source, process
+        self.lookups = tuple(lookups)
         self.zone = mapping.zone
-        self.stages: dict[str, str] = {}
-        for phase in process.phases:
-            for stage in phase.stages:
-                for name in (stage.label_en.casefold(), _nfkc(stage.label), stage.label, stage.id):
-                    self.stages[name] = stage.id
+        self.stages = _names({s.id: (s.label, s.label_en) for s in process.stages()})
+        won = process.phase(WON_PHASE)
+        lost = process.outcomes.get("lost")
+        self.outcomes = _names({"won": (won.label, won.label_en, "受注"), "open": ("商談中", "進行中"),
+                                "lost": (lost.label, lost.label_en) if lost else ("失注",)})
+        self.reasons = {outcome: _names({o.id: (o.label, o.label_en) for o in process.select_field(name).options})
+                        for outcome, name in (("won", "win_reason"), ("lost", "lost_reason"))}
+        self.stage_dates: list[tuple[str, str]] = []  # (stage id, column), in the process's order
+        for name, column in mapping.stage_dates.items():
+            stage = self._stage_id(name)
+            if not process.has_stage(stage):
+                raise ImportSetupError(f"stage_dates: unknown stage '{name}'; a stage id or its label: "
+                                       f"{', '.join(s.id for s in process.stages())}")
+            self.stage_dates.append((stage, column))
+        self.stage_dates.sort(key=lambda item: process.stage_index(item[0]))
         self._build = {"customers": self._customer, "contacts": self._contact, "deals": self._deal}[mapping.kind]
 
     def prepare(self, number: int, cells: dict[str, Any]) -> Prepared:
         try:
+            for lookup in self.lookups:
+                cells = lookup.join(cells)
             return self._build(number, cells)
-        except RowError as error:
+        except (RowError, LookupMiss) as error:
             return Prepared(number, "", "", error=str(error))
+        except RowSkipped as skipped:
+            return Prepared(number, "", "", skipped=str(skipped))
 
     # --- kinds -------------------------------------------------------------------
     def _customer(self, number: int, cells: dict[str, Any]) -> Prepared:
@@ -83,7 +108,7 @@ class RowMapper:
         return self._envelope(number, key, code, RegisterCustomer, {"details": details}, cells)
 
     def _contact(self, number: int, cells: dict[str, Any]) -> Prepared:
-        code = self._code("customer_code", cells)
+        code = self._customer_code(cells)
         details = self._values(cells, "name", "title", "email", "phone", "is_decision_maker")
         who = str(details.get("email") or "").lower() or str(details.get("name") or "") or f"row {number}"
         key = f"import:contacts:{code}:{who}"
@@ -92,30 +117,102 @@ class RowMapper:
     def _deal(self, number: int, cells: dict[str, Any]) -> Prepared:
         key = f"import:deals:{self._code('code', cells)}"
         try:
-            code = self._code("customer_code", cells)
+            code = self._customer_code(cells)
         except RowError as error:
             return Prepared(number, key, "", error=str(error))
+        except RowSkipped as skipped:
+            return Prepared(number, key, "", skipped=str(skipped))
         deal = self._values(cells, "title", "owner", "team", "site", "amount", "expected_close")
-        imported = self._values(cells, "stage", "stage_entered_at")
-        if isinstance(imported.get("stage"), str):
-            text = imported["stage"]
-            imported["stage"] = self.stages.get(text) or self.stages.get(_nfkc(text)) or \
-                self.stages.get(text.casefold()) or text  # unknown: the domain refuses it, naming the stages
-        imported["source"] = self.source
+        try:
+            imported = self._history(cells)
+        except RowError as error:
+            return Prepared(number, key, code, error=str(error))
         return self._envelope(number, key, code, ImportDeal, {"details": {"deal": deal, "imported": imported}}, cells)
+
+    def _history(self, cells: dict[str, Any]) -> dict[str, Any]:
+        """The deal's stage, the stages it entered before it (with their dates) and how it ended."""
+        process = self.process
+        text = self._value("stage", cells)
+        stage = self._stage_id(text) if isinstance(text, str) else text
+        dated = [(s, at) for s, column in self.stage_dates
+                 if (at := self._date_cell(f"stage_dates.{s}", column, cells)) is not None]
+        if stage is None:
+            if not dated:
+                raise RowError(f"{self.label('stage')}: missing, and no stage has a date under stage_dates")
+            stage = dated[-1][0]
+        imported: dict[str, Any] = {"stage": stage, "source": self.source, "imported_by": self.actor.user}
+        if not process.has_stage(stage):
+            return imported  # the domain refuses it, naming the stages
+        here = process.stage_index(stage)
+        beyond = [s for s, _ in dated if process.stage_index(s) > here]
+        if beyond:
+            raise RowError(f"stage_dates.{beyond[0]} ({dict(self.stage_dates)[beyond[0]]}): has a date, but the "
+                           f"deal's stage is '{stage}', an earlier one")
+        imported["earlier_stages"] = [{"stage": s, "entered_at": at} for s, at in dated if process.stage_index(s) < here]
+        entered = self._value("stage_entered_at", cells) or next((at for s, at in dated if s == stage), None)
+        if entered is not None:
+            imported["stage_entered_at"] = entered
+        outcome = self._outcome(cells, stage)
+        if outcome != "open":
+            reason = self._value("close_reason", cells)
+            if isinstance(reason, str):
+                reason = self.reasons[outcome].get(_key(reason), reason)
+            note = self._value("close_note", cells)
+            close: dict[str, Any] = {"outcome": outcome, "closed_at": self._value("closed_at", cells)}
+            if reason is not None or note is not None:
+                close["reason"] = {"choice": reason or IMPORT_DEFAULT_REASON, "note": note or ""}
+            imported["close"] = close
+        return imported
+
+    def _outcome(self, cells: dict[str, Any], stage: str) -> str:
+        text = self._value("outcome", cells)
+        if text is None:
+            won = self.process.phase_index(self.process.phase_of(stage).id) >= self.process.phase_index(WON_PHASE)
+            return "won" if won else "open"
+        outcome = self.outcomes.get(_key(str(text)))
+        if outcome is None:
+            raise RowError(f"{self.label('outcome')}: '{text}' is not won, lost or open "
+                           f"({', '.join(sorted(self.outcomes))}); map the file's words under values: outcome")
+        return outcome
+
+    def _stage_id(self, text: str) -> str:
+        return self.stages.get(_key(text), text)  # unknown: the domain refuses it, naming the stages
+
+    def _customer_code(self, cells: dict[str, Any]) -> str:
+        """The row's customer code; a row without one as ``missing_customer`` says."""
+        if self._raw("customer_code", cells) is not None or self.mapping.missing_customer == "refuse":
+            return self._code("customer_code", cells)
+        if self.mapping.missing_customer == "skip":
+            raise RowSkipped(f"{self.label('customer_code')}: empty (missing_customer: skip)")
+        return self.mapping.placeholder.code  # type: ignore[union-attr]
+
+    def _actor(self, cells: dict[str, Any]) -> Actor:
+        """Who did it: the row's owner, team and site where the file gives them, else the import's."""
+        given = {f: v for f in ("owner", "team", "site") if (v := self._value(f, cells)) is not None}
+        if not given:
+            return self.actor
+        try:
+            return Actor(user=given.get("owner", self.actor.user), team=given.get("team", self.actor.team),
+                         site=given.get("site", self.actor.site), department=self.actor.department)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = {"user": "owner"}.get(str(first["loc"][0]), str(first["loc"][0]))
+            raise RowError(f"{self.label(field)}: {first['msg']}") from None
 
     def _envelope(self, number: int, key: str, code: str, command: type[Command], data: dict[str, Any],
                   cells: dict[str, Any]) -> Prepared:
-        occurred_at = self._value("occurred_at", cells)
-        if occurred_at is not None and not isinstance(occurred_at, datetime):
-            return Prepared(number, key, code, error=f"{self.label('occurred_at')}: not a date or time: {occurred_at!r}")
+        try:
+            occurred_at = self._value("occurred_at", cells)
+            actor = self._actor(cells)
+        except RowError as error:
+            return Prepared(number, key, code, error=str(error))
         if found := problems(occurred_at):
             return Prepared(number, key, code, error=f"{self.label('occurred_at')}: {message(found[0])}")
         try:
             model = command.model_validate(data)
         except ValidationError as error:
             return Prepared(number, key, code, error=self._explain(error))
-        envelope = Envelope(command=model, customer_id=customer_id_for(code), actor=self.actor,
+        envelope = Envelope(command=model, customer_id=customer_id_for(code), actor=actor,
                             occurred_at=occurred_at, idempotency_key=key, idempotency_scope=IMPORT_SCOPE)
         return Prepared(number, key, code, envelope=envelope)
 
@@ -157,11 +254,34 @@ class RowMapper:
             return _int(value)
         if kind == "bool":
             return _bool(value)
-        if kind == "date":
-            return _date(value)
-        if kind == "datetime":
-            return _datetime(value, self.zone)
+        if kind in ("date", "datetime"):
+            return self._moment(field, value, kind)
         return _text(value)
+
+    def _date_cell(self, field: str, column: str, cells: dict[str, Any]) -> datetime | None:
+        value = cells.get(column)
+        if isinstance(value, str):
+            value = value.strip()
+        if value in (None, ""):
+            return None
+        return self._moment(f"{field} ({column})", value, "datetime", labelled=True)
+
+    def _moment(self, field: str, value: Any, kind: str, labelled: bool = False) -> Any:
+        """A date or time cell: the mapping's date_format first, then the formats every import reads."""
+        if isinstance(value, str):
+            for date_format in self.mapping.date_format:
+                try:
+                    value = datetime.strptime(_nfkc(value), date_format)
+                    break
+                except ValueError:
+                    continue
+        moment = _date(value) if kind == "date" else _datetime(value, self.zone)
+        if isinstance(moment, (date, datetime)):
+            return moment
+        accepted = ", ".join([*self.mapping.date_format, *BUILT_IN_FORMATS])
+        hint = "" if self.mapping.date_format else "; give the file's own under date_format in the mapping"
+        raise RowError(f"{field if labelled else self.label(field)}: '{value}' is not a date in an accepted "
+                       f"format ({accepted}{hint})")
 
     def _explain(self, error: ValidationError) -> str:
         reasons = []
@@ -175,6 +295,15 @@ class RowMapper:
         if error.error_count() > LISTED_PROBLEMS:
             reasons.append(f"and {error.error_count() - LISTED_PROBLEMS} more")
         return "; ".join(reasons)
+
+
+def _names(names: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Every way a file may name an id (the id, its labels; compared by ``_key``) -> the id."""
+    return {_key(name): id_ for id_, labels in names.items() for name in (*labels, id_)}
+
+
+def _key(text: str) -> str:
+    return _nfkc(text).casefold()
 
 
 def _nfkc(text: str) -> str:

@@ -14,28 +14,33 @@ import gc
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
+from services.importer import customer_id_for
+from services.importer.lookups import LookupTable, load_lookups
 from services.importer.mapping import Mapping, load_mapping
 from services.importer.readers import Table, open_table
-from services.importer.rows import Prepared, RowMapper
-from shared.application import Customers, Outcome
+from services.importer.rows import IMPORT_SCOPE, Prepared, RowMapper
+from shared.application import Customers, Envelope, Outcome
+from shared.commands import RegisterCustomer
 from shared.domain.errors import DomainError, IdempotencyKeyReusedError, InvalidFieldError, NotFoundError
 from shared.events import Actor
 
 BATCH_SIZE = 1_000
 IMPORTED, WOULD_IMPORT, ALREADY_IMPORTED, REFUSED = "imported", "would_import", "already_imported", "refused"
+SKIPPED = "skipped"  # left out as the mapping says (missing_customer: skip); not a failure
+PLACEHOLDER_ROW = 0  # the placeholder customer's registration, ahead of the file's rows
 
 
 @dataclass(slots=True)
 class RowResult:
     row: int
     key: str
-    status: str  # imported / would_import / already_imported / refused
+    status: str  # imported / would_import / already_imported / refused / skipped
     reason: str = ""
     customer_id: str = ""
     created_id: str = ""  # the customer, contact or deal id the row created (or created the first time)
@@ -49,6 +54,7 @@ class Summary:
     dry_run: bool
     results: list[RowResult] = field(default_factory=list)
     seconds: float = 0.0
+    placeholder: tuple[str, str] | None = None  # (code, what became of it) when the mapping names one
 
     @property
     def counts(self) -> Counter[str]:
@@ -70,34 +76,39 @@ class Summary:
         return {r.key: r for r in self.results if r.key}
 
 
-def open_import(kind: str, file: str | Path, mapping_file: str | Path, sheet: str | None = None) -> tuple[Mapping, Table]:
-    """Load the mapping and open the file, checking that every mapped column is there.
+def open_import(kind: str, file: str | Path, mapping_file: str | Path,
+                sheet: str | None = None) -> tuple[Mapping, Table, list[LookupTable]]:
+    """Load the mapping, open the file and its lookup files, checking that every mapped column is there.
 
     Raises ``ImportSetupError`` (exit 2) naming the problem; nothing touches the database yet.
     """
     mapping = load_mapping(mapping_file, kind)
     table = open_table(file, sheet=sheet, header_row=mapping.header_row)
-    mapping.check_headers(table.headers, table.source)
-    return mapping, table
+    lookups = load_lookups(mapping, Path(mapping_file).parent, table.headers)
+    mapping.check_headers(table.headers, table.source, [h for lookup in lookups for h in lookup.headers])
+    return mapping, table, lookups
 
 
 def run_import(customers: Customers, table: Table, mapping: Mapping, actor: Actor, *, dry_run: bool = False,
-               batch_size: int = BATCH_SIZE, progress: bool = True, source: str | None = None) -> Summary:
+               batch_size: int = BATCH_SIZE, progress: bool = True, source: str | None = None,
+               lookups: Sequence[LookupTable] = ()) -> Summary:
     """Import every row of ``table``; nothing is written when ``dry_run``.
 
     ``source`` is recorded on imported deals as where they came from (default: the file's name).
+    A mapping's placeholder customer is registered first (once: its key is its code's).
     """
-    mapper = RowMapper(mapping, customers.process, actor, source or Path(table.source).name)
+    mapper = RowMapper(mapping, customers.process, actor, source or Path(table.source).name, lookups)
     summary = Summary(mapping.kind, table.source, table.detail, dry_run)
     started = time.perf_counter()
-    batch: list[Prepared] = []
+    batch: list[Prepared] = [_placeholder(mapping, actor)] if mapping.missing_customer == "placeholder" else []
     verb = "checking" if dry_run else "importing"
     with _fewer_collections(), tqdm(total=table.total, unit="row", desc=f"{verb} {mapping.kind}", disable=not progress, file=sys.stderr,
               smoothing=0.1, dynamic_ncols=True) as bar:
         for number, cells in table.rows:
             prepared = mapper.prepare(number, cells)
             if prepared.envelope is None:
-                summary.results.append(RowResult(prepared.row, prepared.key, REFUSED, prepared.error or ""))
+                status, reason = (SKIPPED, prepared.skipped) if prepared.skipped else (REFUSED, prepared.error or "")
+                summary.results.append(RowResult(prepared.row, prepared.key, status, reason))
                 bar.update(1)
                 continue
             batch.append(prepared)
@@ -129,10 +140,26 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _placeholder(mapping: Mapping, actor: Actor) -> Prepared:
+    """The customer that rows without a customer code go to (``missing_customer: placeholder``)."""
+    code = mapping.placeholder.code  # type: ignore[union-attr]
+    key = f"import:customers:{code}"
+    command = RegisterCustomer.model_validate({"details": {"company_name": mapping.placeholder.company_name}})  # type: ignore[union-attr]
+    envelope = Envelope(command=command, customer_id=customer_id_for(code), actor=actor, idempotency_key=key,
+                        idempotency_scope=IMPORT_SCOPE)
+    return Prepared(PLACEHOLDER_ROW, key, code, envelope=envelope)
+
+
 def _execute(customers: Customers, batch: list[Prepared], mapper: RowMapper, summary: Summary) -> None:
     answers = customers.execute([p.envelope for p in batch], dry_run=summary.dry_run)  # type: ignore[misc]
     for prepared, answer in zip(batch, answers, strict=True):
         customer_id = str(prepared.envelope.customer_id)  # type: ignore[union-attr]
+        if prepared.row == PLACEHOLDER_ROW:
+            summary.placeholder = (prepared.code, "already there" if getattr(answer, "replayed", False) else
+                                   "would be registered" if summary.dry_run else "registered")
+            if not isinstance(answer, Outcome):
+                summary.placeholder = (prepared.code, f"refused: {answer}")
+            continue
         if isinstance(answer, Outcome):
             status = ALREADY_IMPORTED if answer.replayed else WOULD_IMPORT if summary.dry_run else IMPORTED
             created = next(iter(answer.created.values()), "")
@@ -163,14 +190,19 @@ def _reason(error: DomainError, prepared: Prepared, mapper: RowMapper) -> str:
 def format_summary(summary: Summary) -> str:
     counts = summary.counts
     done = WOULD_IMPORT if summary.dry_run else IMPORTED
+    rows = len(summary.results)
     lines = [
-        f"{Path(summary.source).name} ({summary.kind}, {summary.detail}): {len(summary.results):,} rows in "
-        f"{summary.seconds:,.1f} s ({summary.rate:,.0f} rows/s)"
+        f"{Path(summary.source).name} ({summary.kind}, {summary.detail}): {rows:,} row{'' if rows == 1 else 's'} "
+        f"in {summary.seconds:,.1f} s ({summary.rate:,.0f} rows/s)"
         + (" — dry run, nothing was written" if summary.dry_run else ""),
         f"  {'would import' if summary.dry_run else 'imported':<17}{counts[done]:>9,}",
         f"  {'already imported':<17}{counts[ALREADY_IMPORTED]:>9,}",
         f"  {'refused':<17}{counts[REFUSED]:>9,}",
     ]
+    if counts[SKIPPED]:
+        lines.append(f"  {'skipped':<17}{counts[SKIPPED]:>9,}")
+    if summary.placeholder:
+        lines.append(f"  placeholder customer {summary.placeholder[0]}: {summary.placeholder[1]}")
     refused = summary.refused
     if refused:
         lines.append("refused rows:" if not summary.dry_run else "rows that would be refused:")

@@ -21,9 +21,11 @@ from shared.domain.errors import (
 from shared.domain.facts import deal_facts, missing_information
 from shared.domain.snapshot import CustomerSnapshot
 from shared.domain.state import CustomerState, Deal, evolve, registered
+from shared.events.targets import TargetEvent
 from shared.process import ProcessDefinition
 
 WON_PHASE = "won"  # the phase a won deal enters; its id is fixed, its label is the company's
+IMPORT_DEFAULT_REASON = "other"  # the win / loss reason of an imported closed deal whose file gives none
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Customer:
         for event in events:
             if isinstance(event, CustomerSnapshot):
                 customer = event.restore(Customer)
+            elif isinstance(event, TargetEvent):  # a team's targets stream (shared/events/targets.py): no customer
+                raise NotFoundError("customer", event.originator_id)
             else:
                 customer = customer or Customer(event.originator_id)
                 customer.mutate(event)
@@ -86,11 +90,12 @@ class Customer:
         self._version, self.modified_on = event.originator_version, event.timestamp
 
     def _trigger(self, event_class: type[ev.CustomerEvent], ctx: CommandContext, payload: BaseModel | None = None,
-                 **fields: Any) -> ev.CustomerEvent:
+                 at: datetime | None = None, **fields: Any) -> ev.CustomerEvent:
+        """Record one event; ``at`` is when it happened when that is not the command's own time (imports)."""
         now = datetime.now(timezone.utc)
         event = event_class(
             originator_id=self._id, originator_version=self._version + 1, timestamp=now,
-            occurred_at=ctx.occurred_at or now, actor=ctx.actor, idempotency_key=ctx.idempotency_key,
+            occurred_at=at or ctx.occurred_at or now, actor=ctx.actor, idempotency_key=ctx.idempotency_key,
             prev_hash=self.state.head_hash if self.state else ev.GENESIS_HASH,
             **{**(dict(payload) if payload is not None else {}), **fields},
         )
@@ -131,16 +136,54 @@ class Customer:
         return deal_id
 
     def import_deal(self, details: Any, imported: Any, ctx: CommandContext) -> UUID:
-        """Bring in an existing deal at the stage it has reached, saying so (no criteria are claimed)."""
-        if not ctx.process.has_stage(imported.stage):
-            raise InvalidFieldError("stage", f"unknown stage '{imported.stage}'",
-                                    [s.id for s in ctx.process.stages()])
+        """Bring in an existing deal as it happened, saying so (no criteria are claimed).
+
+        The deal is imported at the first stage known of it, then enters each later known stage at
+        the time it did (``StageChanged`` with no satisfied criteria), then is won or lost at its close
+        (a won deal not yet in the won phase enters its first stage then). Each event occurs when it
+        happened; the times must follow the process's order.
+        """
+        process = ctx.process
+        steps = [*((s.stage, s.entered_at, f"earlier_stages.{i}") for i, s in enumerate(imported.earlier_stages)),
+                 (imported.stage, imported.stage_entered_at, "stage")]
+        for stage, _, field in steps:
+            if not process.has_stage(stage):
+                raise InvalidFieldError(field, f"unknown stage '{stage}'", [s.id for s in process.stages()])
+        close = imported.close
+        if close is not None:
+            _check_import_close(ctx, close, imported.stage)
+        closed_at = close.closed_at if close is not None else None
+        if steps[-1][1] is None:  # the current stage's date: given, else the close (won in it), else the import's
+            won_here = close is not None and close.outcome == "won" and \
+                process.phase_index(process.phase_of(imported.stage).id) >= process.phase_index(WON_PHASE)
+            steps[-1] = (imported.stage, (closed_at if won_here else None) or ctx.occurred_at
+                         or datetime.now(timezone.utc), "stage")
+        closed_at = closed_at or steps[-1][1]
+        _check_import_order(process, steps, closed_at)
         deal_id = uuid4()
-        self._trigger(ev.DealImported, ctx, details, deal_id=deal_id, phase=ctx.process.phase_of(imported.stage).id,
-                      stage=imported.stage, source=imported.source,
-                      stage_entered_at=imported.stage_entered_at or ctx.occurred_at or datetime.now(timezone.utc),
+        (first, entered, _), later = steps[0], steps[1:]
+        self._trigger(ev.DealImported, ctx, details, at=ctx.occurred_at or entered, deal_id=deal_id,
+                      phase=process.phase_of(first).id, stage=first, source=imported.source,
+                      imported_by=imported.imported_by, stage_entered_at=entered,
                       team=details.team or ctx.actor.team, site=details.site or ctx.actor.site)
+        note = f"imported from {imported.source}"
+        for stage, entered, _ in later:
+            self._imported_move(deal_id, stage, entered, note, ctx)
+        if close is not None and close.outcome == "won":
+            if process.phase_index(self.deal(deal_id).phase) < process.phase_index(WON_PHASE):
+                self._imported_move(deal_id, process.phase(WON_PHASE).stages[0].id, closed_at, note, ctx)
+            self._trigger(ev.DealWon, ctx, at=closed_at, deal_id=deal_id,
+                          win_reasons=(close.reason or ev.Selection(choice=IMPORT_DEFAULT_REASON),))
+        elif close is not None:
+            deal = self.deal(deal_id)
+            self._trigger(ev.DealLost, ctx, at=closed_at, deal_id=deal_id, phase=deal.phase, stage=deal.stage,
+                          reason=close.reason or ev.Selection(choice=IMPORT_DEFAULT_REASON))
         return deal_id
+
+    def _imported_move(self, deal_id: UUID, stage: str, at: datetime, note: str, ctx: CommandContext) -> None:
+        deal = self.deal(deal_id)
+        self._trigger(ev.StageChanged, ctx, at=at, deal_id=deal_id, from_phase=deal.phase, from_stage=deal.stage,
+                      to_phase=ctx.process.phase_of(stage).id, to_stage=stage, note=note)
 
     def record_feedback(self, details: Any, ctx: CommandContext) -> None:
         self._known_deal(details.deal_id)
@@ -351,6 +394,35 @@ def _unmet(criterion: Any, facts: frozenset[str]) -> UnmetCriterion:
     rule, wanted = ("all_of", criterion.all_of) if criterion.all_of else ("any_of", criterion.any_of)
     return UnmetCriterion(id=criterion.id, label=criterion.label, label_en=criterion.label_en, rule=rule,
                           missing_facts=tuple(f for f in wanted if f not in facts))
+
+
+def _check_import_close(ctx: CommandContext, close: Any, stage: str) -> None:
+    process = ctx.process
+    if close.outcome == "won":
+        _check_selection(ctx, "close.reason", "win_reason", close.reason)
+    else:
+        if process.phase_index(process.phase_of(stage).id) >= process.phase_index(WON_PHASE):
+            raise InvalidFieldError("close.outcome", f"a deal at '{stage}' (won) cannot have been lost; give the "
+                                    "stage it was lost at")
+        _check_selection(ctx, "close.reason", "lost_reason", close.reason)
+    if close.reason is None and not process.select_field(
+            "win_reason" if close.outcome == "won" else "lost_reason").has(IMPORT_DEFAULT_REASON):
+        raise InvalidFieldError("close.reason", f"required: the process has no '{IMPORT_DEFAULT_REASON}' option")
+
+
+def _check_import_order(process: ProcessDefinition, steps: list[tuple[str, Any, str]], closed_at: datetime) -> None:
+    """Stages in the process's order, each entered no earlier than the one before, closed after the last."""
+    for (stage, entered, _), (next_stage, next_entered, field) in zip(steps, steps[1:]):
+        if process.stage_index(next_stage) <= process.stage_index(stage):
+            raise InvalidFieldError(field, f"'{next_stage}' does not come after '{stage}' in the process")
+        if entered is None or next_entered is None:
+            raise InvalidFieldError(field if next_entered is None else "earlier_stages",
+                                    "an earlier stage needs the date it was entered")
+        if next_entered < entered:
+            raise InvalidFieldError(field, f"entered {next_entered.date()}, before '{stage}' ({entered.date()})")
+    if closed_at < steps[-1][1]:
+        raise InvalidFieldError("close.closed_at", f"{closed_at.date()} is before the deal entered "
+                                f"'{steps[-1][0]}' ({steps[-1][1].date()})")
 
 
 def _check_selection(ctx: CommandContext, field: str, select_field: str, selection: ev.Selection | None) -> None:

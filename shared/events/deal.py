@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -31,21 +31,44 @@ class DealOpened(DealEvent, DealDetails):
     stage: str
 
 
+class ImportedStep(Frozen):
+    """A stage the deal passed through before its current one, and when it entered it."""
+
+    stage: str = Field(min_length=1, max_length=100, examples=["hearing_done"])
+    entered_at: datetime = Field(examples=["2024-04-01T00:00:00+09:00"])
+
+
+class ImportedClose(Frozen):
+    """How an imported deal ended: won or lost, when, and why (an option of win_reason or lost_reason)."""
+
+    outcome: Literal["won", "lost"]
+    closed_at: datetime | None = Field(default=None, description="default: when it entered its last known stage")
+    reason: Selection | None = Field(default=None, description="a win_reason / lost_reason option; default: other")
+
+
 class ImportedStage(Frozen):
-    """Where an existing deal stood when it was brought in from another system."""
+    """Where an existing deal stood when it was brought in from another system, and how it got there."""
 
     stage: str = Field(min_length=1, max_length=100, examples=["negotiating_terms"])
     stage_entered_at: datetime | None = Field(default=None, description="when it entered that stage, if known")
     source: str = Field(default="import", max_length=200, examples=["顧客台帳.xlsx"])
+    earlier_stages: Annotated[tuple[ImportedStep, ...], Limit(max_items=50)] = Field(
+        default=(), description="stages it entered before its current one, in the order it entered them")
+    close: ImportedClose | None = Field(default=None, description="for a deal already won or lost")
+    imported_by: str | None = Field(default=None, max_length=100,
+                                    description="who brought it in, when the actor is the deal's owner")
 
 
 class DealImported(DealEvent, DealDetails):
-    """A deal opened directly at its current stage by an import: history-honest, nothing fabricated."""
+    """A deal brought in from another system at the first stage known of it: history-honest, nothing
+    fabricated. The later stages it is known to have entered follow as ``StageChanged`` events (no
+    criteria claimed), and how it ended as ``DealWon`` / ``DealLost``, each at the time it happened."""
 
     phase: str
     stage: str
     stage_entered_at: datetime
     source: str
+    imported_by: str | None = None
 
 
 class SatisfiedCriterion(Frozen):

@@ -37,8 +37,9 @@ def tagged(tmp_path: Path, name: str, tag: str, encoding: str = "utf-8") -> Path
 
 def do_import(customers, kind: str, path: Path, dry_run: bool = False, mapping: Path | None = None,
               sheet: str | None = None, batch_size: int = 1000) -> Summary:
-    mapping_, table = open_import(kind, path, mapping or EXAMPLES / f"{kind}.mapping.yaml", sheet)
-    return run_import(customers, table, mapping_, IMPORTER, dry_run=dry_run, batch_size=batch_size, progress=False)
+    mapping_, table, lookups = open_import(kind, path, mapping or EXAMPLES / f"{kind}.mapping.yaml", sheet)
+    return run_import(customers, table, mapping_, IMPORTER, dry_run=dry_run, batch_size=batch_size, progress=False,
+                      lookups=lookups)
 
 
 def refused(summary: Summary) -> dict[int, str]:
@@ -183,7 +184,7 @@ def test_excel_with_a_title_row_on_a_named_sheet(customers, tmp_path, tag) -> No
     assert deal.stage_entered_at == datetime(2024, 11, 28, tzinfo=JST)
 
     # the same rows from the CSV are the same commands (typed cells or text): nothing new
-    mapping_, table = open_import("deals", tagged(tmp_path, "deals.csv", tag), EXAMPLES / "deals.mapping.yaml")
+    mapping_, table, lookups = open_import("deals", tagged(tmp_path, "deals.csv", tag), EXAMPLES / "deals.mapping.yaml")
     from_csv = run_import(customers, table, mapping_, IMPORTER, progress=False, source="deals.xlsx")
     assert from_csv.counts["already_imported"] == 4 and set(refused(from_csv)) == {4, 5}
     renamed = do_import(customers, "deals", tagged(tmp_path, "deals.csv", tag))  # source deals.csv: differs

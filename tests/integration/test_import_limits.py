@@ -14,7 +14,7 @@ WINDOW = "must be from {} up to (not including) {}"
 
 
 def run(customers, kind: str, path: Path, mapping: Path | None = None) -> dict[int, str]:
-    mapping_, table = open_import(kind, path, mapping or EXAMPLES / f"{kind}.mapping.yaml")
+    mapping_, table, lookups = open_import(kind, path, mapping or EXAMPLES / f"{kind}.mapping.yaml")
     summary = run_import(customers, table, mapping_, IMPORTER, progress=False)
     return {r.row: (r.status, r.reason) for r in summary.results}
 

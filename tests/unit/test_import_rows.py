@@ -102,4 +102,6 @@ def test_a_row_that_cannot_be_a_command_names_the_field_and_its_column(cells: di
 
 def test_a_time_that_is_no_time_is_refused_before_the_command() -> None:
     prepared = CUSTOMERS.prepare(9, {"顧客コード": "C002", "会社名": "株式会社XYZ", "登録日": "昨日"})
-    assert prepared.envelope is None and prepared.error == "occurred_at (登録日): not a date or time: '昨日'"
+    assert prepared.envelope is None and prepared.error == (
+        "occurred_at (登録日): '昨日' is not a date in an accepted format (YYYY-MM-DD, YYYY/MM/DD, YYYY年M月D日, "
+        "ISO 8601 with a time, an Excel date; give the file's own under date_format in the mapping)")
