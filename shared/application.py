@@ -37,6 +37,7 @@ from shared.domain.errors import (
 )
 from shared.events import Actor
 from shared.events.limits import Limit, message, problems
+from shared.events.targets import TargetEvent
 from shared.cache import CustomerCache
 from shared.event_store import EventStoreReader
 from shared.persistence import STORE_NAME, CustomerEventRecorder, PydanticMapper, select_latest_snapshots
@@ -154,6 +155,8 @@ class Customers(Application[UUID]):
         for stored in self.event_recorder.select_streams_after(after):
             newer.setdefault(stored.originator_id, []).append(self.mapper.to_domain_event(stored))
         for customer_id, events in newer.items():
+            if isinstance(events[0], TargetEvent):
+                continue  # a team's targets stream, not a customer: unknown here (404)
             customers[customer_id] = Customer.project(customers.get(customer_id), events)
         return customers
 

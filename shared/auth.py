@@ -34,6 +34,7 @@ class Permission(StrEnum):
     WRITE_FEEDBACK = "feedback:write"  # usage, trouble, requests, upsell hints
     READ_CUSTOMERS = "customers:read"  # one customer's timeline, summary, state; search
     READ_PIPELINE = "pipeline:read"  # manager views
+    WRITE_TARGETS = "targets:write"  # teams' (and owners') monthly sales targets
     READ_AUDIT = "audit:read"  # raw events, state as of a time, hash chains
 
 
@@ -42,7 +43,7 @@ ROLES: dict[str, frozenset[Permission]] = {
     "sales": frozenset({P.WRITE_CUSTOMERS, P.WRITE_DEALS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
     "cs": frozenset({P.WRITE_TICKETS, P.WRITE_SUCCESS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
     "support": frozenset({P.WRITE_TICKETS, P.WRITE_SUCCESS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
-    "manager": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE}),
+    "manager": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.WRITE_TARGETS}),
     "auditor": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.READ_AUDIT}),
     "admin": frozenset(),  # tokens are managed with the command line (customer-timeline tokens), not over HTTP
 }

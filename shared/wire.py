@@ -17,6 +17,9 @@ from pydantic import ValidationError
 from shared.consuming import PoisonMessageError
 from shared.events import EVENT_TYPES, CustomerEvent
 from shared.events.base import upcast
+from shared.events.targets import TARGET_EVENT_TYPES
+
+STORED_EVENT_TYPES = {**EVENT_TYPES, **TARGET_EVENT_TYPES}  # customers' streams and the teams' targets streams
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def identify(value: bytes | None) -> Identity:
     try:
         message: dict[str, Any] = orjson.loads(value or b"")
         event_type = message["event_type"]
-        if event_type not in EVENT_TYPES:
+        if event_type not in STORED_EVENT_TYPES:
             raise PoisonMessageError(f"unknown event type {event_type!r}")
         payload = message.get("payload")
         event_id = UUID(payload["event_id"]) if isinstance(payload, dict) else None
@@ -95,7 +98,7 @@ def identify(value: bytes | None) -> Identity:
 def decode(value: bytes | None) -> Delivered:
     try:
         message: dict[str, Any] = orjson.loads(value or b"")
-        cls = EVENT_TYPES[message["event_type"]]
+        cls = STORED_EVENT_TYPES[message["event_type"]]
         data = dict(message["payload"])
         upcast(cls, data, message["schema_version"])
         event = cls.model_validate(data)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.command.body_limit import BodyLimit
-from services.command.routes import customers as customer_routes, deals, sales_activity, tickets
+from services.command.routes import customers as customer_routes, deals, sales_activity, targets, tickets
 from services.command.writer import BatchingWriter
 from services.http_errors import install_error_handlers
 from services.observability import database_answers, install_observability
@@ -20,6 +20,7 @@ from shared.database import database_url
 from shared.metrics import Metrics
 from shared.process import ProcessDefinition
 from shared.settings import Settings
+from shared.targets import SalesTargets
 
 DESCRIPTION = """
 Writes customer events: one stream per customer, the standard sales process enforced.
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
         app.state.customers = customers or build_customers(settings.model_copy(update={"database_url": url}), process)
         app.state.tokens = TokenStore.open(url)
         app.state.writer = BatchingWriter(app.state.customers, settings.write_batch_size)
+        app.state.targets = SalesTargets(app.state.customers)
         app.state.writer.start()
         yield
         await app.state.writer.stop()
@@ -57,7 +59,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
     install_error_handlers(app)
     install_auth_handlers(app)
     install_observability(app, Metrics(), database_answers(lambda: app.state.customers.recorder.datastore.pool))
-    for module in (customer_routes, deals, sales_activity, tickets):
+    for module in (customer_routes, deals, sales_activity, tickets, targets):
         app.include_router(module.router)
 
     @app.get("/process", tags=["process"], summary="The sales process in force (phases, stages, criteria, fields)")

@@ -26,6 +26,7 @@ from services.projections.dead_letters import DeadLetter
 from shared.database import SCHEMA_LOCK
 from shared.events import CustomerEvent
 from shared.events.limits import EARLIEST, LATEST
+from shared.events.targets import TargetEvent
 from shared.process import ProcessDefinition
 from shared.resilience import TRANSIENT
 from shared.wire import Delivered
@@ -103,6 +104,10 @@ class Projection:
     def write(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> None:
         """Apply new events (per customer, contiguous, in stream order) to the read tables."""
         raise NotImplementedError
+
+    def write_targets(self, curs: Cursor, events: dict[UUID, list[TargetEvent]]) -> None:
+        """Apply new events of teams' targets streams (``shared/events/targets.py``); a customer read model
+        skips them (their versions are still recorded, so they are applied once and count as caught up)."""
 
     # --- exactly-once application, one customer's failure kept to itself -----------
     def apply_isolating(self, curs: Cursor, deliveries: Sequence[Delivered], fetch_missing: FetchMissing,
@@ -194,7 +199,11 @@ class Projection:
             for events in fresh.values():
                 for event in events:
                     _refuse_unreadable_moments(event)
-            self.write(curs, fresh)
+            customers = {c: events for c, events in fresh.items() if not isinstance(events[0], TargetEvent)}
+            if customers:
+                self.write(curs, customers)
+            if targets := {c: events for c, events in fresh.items() if c not in customers}:
+                self.write_targets(curs, targets)
             curs.executemany(SQL("UPDATE {0} SET version = %s, position = GREATEST(position, %s) "
                                  "WHERE customer_id = %s").format(self.table(self.versions_table)),
                              [(events[-1].originator_version, positions[c], c) for c, events in fresh.items()])

@@ -17,7 +17,7 @@ from services.projections.migrations import read_models
 from services.security import install_auth_handlers
 from services.timeline_api.dashboard import install_dashboard
 from services.timeline_api.errors import install_timeline_error_handlers
-from services.timeline_api.routes import audit, customers as customer_routes, follow_up, insights, pipeline
+from services.timeline_api.routes import audit, customers as customer_routes, follow_up, forecast, insights, pipeline
 from shared.auth import TokenStore
 from shared.database import database_url, open_pool
 from shared.event_store import EventStoreReader, open_event_store
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, reader: EventStoreReader | None
     install_timeline_error_handlers(app)
     install_auth_handlers(app)
     install_observability(app, Metrics(), database_answers(lambda: app.state.pool))
-    for module in (customer_routes, follow_up, pipeline, insights, audit):
+    for module in (customer_routes, follow_up, pipeline, forecast, insights, audit):
         app.include_router(module.router)
     install_dashboard(app)
     return app

@@ -97,12 +97,19 @@ class RequiredInfo(_Model):
         return self
 
 
+Percent = Annotated[StrictInt, Field(ge=0, le=100)]
+# Win probability (%) of a stage whose phase gives none in the definition: the defaults by phase id.
+DEFAULT_WIN_PROBABILITY: dict[str, int] = {"approach": 10, "hearing": 20, "proposal": 40, "closing": 70,
+                                           "won": 100, "follow": 100}
+
+
 class Stage(_Model):
     id: str
     label: str
     label_en: str
     stagnation_days: Annotated[StrictInt, Field(gt=0)]
     required: Ids = ()  # in addition to the phase's
+    win_probability: Percent | None = None  # %, 0-100; None: the phase's
 
 
 class Phase(_Model):
@@ -111,6 +118,7 @@ class Phase(_Model):
     label_en: str
     description: str = ""
     required: Ids = ()  # applies to every stage of the phase
+    win_probability: Percent | None = None  # %, 0-100, of its stages that give none; None: DEFAULT_WIN_PROBABILITY
     stages: Annotated[tuple[Stage, ...], NonEmpty]
 
 
@@ -242,6 +250,18 @@ class ProcessDefinition(_Model):
     def phase_index(self, phase_id: str) -> int:
         return _get(self._phases, "phase", phase_id)[0]
 
+    def win_probability(self, stage_id: str) -> int:
+        """The chance (%, 0-100) that a deal in this stage is won: the stage's own, else its phase's, else the
+        default for the phase id (``DEFAULT_WIN_PROBABILITY``); the definition's check makes one of them exist."""
+        phase, stage = self.phase_of(stage_id), self.stage(stage_id)
+        if stage.win_probability is not None:
+            return stage.win_probability
+        return phase.win_probability if phase.win_probability is not None else DEFAULT_WIN_PROBABILITY[phase.id]
+
+    def win_probabilities(self) -> dict[str, int]:
+        """Every stage's win probability (%), in process order."""
+        return {stage.id: self.win_probability(stage.id) for stage in self.stages()}
+
     def transition(self, from_phase: str, to_phase: str) -> Transition | None:
         pair = (from_phase, to_phase)
         return next((t for t in self.transitions if (t.from_phase, t.to_phase) == pair), None)
@@ -293,6 +313,10 @@ def _reference_problems(process: ProcessDefinition) -> Iterator[DefinitionProble
         for s, stage in enumerate(phase.stages):
             ids.append(("stage id", stage.id, ("phases", p, "stages", s, "id")))
             yield from _required_problems(process, stage.required, ("phases", p, "stages", s, "required"))
+        if phase.win_probability is None and phase.id not in DEFAULT_WIN_PROBABILITY \
+                and any(stage.win_probability is None for stage in phase.stages):
+            yield DefinitionProblem(("phases", p, "id"), f"phase '{phase.id}' needs a win_probability (0-100 %) "
+                                    "for its stages that give none: there is no default for this phase id")
     ids += [("outcome id", key, ("outcomes", key)) for key in process.outcomes]
     yield from duplicates(ids)
     for section in ("required_information", "outcomes", "select_fields"):
