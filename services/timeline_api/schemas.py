@@ -248,7 +248,7 @@ class FunnelStep(BaseModel):
     next_phase: str | None = Field(examples=["proposal"])
     next_label: str | None = Field(examples=["提案"])
     entered: int = Field(description="deals that entered this phase in the period", examples=[10])
-    advanced: int | None = Field(description="of those, how many have reached the next phase since", examples=[6])
+    advanced: int | None = Field(description="of those, how many have reached a later phase since", examples=[6])
     lost: int = Field(description="of those, how many were lost in this phase", examples=[2])
     remaining: int = Field(description="of those, how many are still in this phase", examples=[2])
     conversion_rate: float | None = Field(description="advanced / entered", examples=[0.6])

@@ -29,15 +29,17 @@ def _period(column: str, since: datetime | None, until: datetime | None) -> tupl
 
 _FUNNEL = """
 WITH entries AS (
-    SELECT deal_id, phase, min(entered_at) AS entered_at FROM {history}
-    WHERE phase <> 'lost' GROUP BY deal_id, phase
+    SELECT h.deal_id, h.phase, p.pos, min(h.entered_at) AS entered_at
+    FROM {history} h JOIN unnest(%(phases)s::text[]) WITH ORDINALITY AS p(phase, pos) ON p.phase = h.phase
+    GROUP BY h.deal_id, h.phase, p.pos
+), furthest AS (
+    SELECT deal_id, max(pos) AS pos FROM entries GROUP BY deal_id
 )
-SELECT {group} AS grp, e.phase, count(*) AS entered, count(n.deal_id) AS advanced,
-       count(*) FILTER (WHERE n.deal_id IS NULL AND d.status = 'lost') AS lost
+SELECT {group} AS grp, e.phase, count(*) AS entered, count(*) FILTER (WHERE f.pos > e.pos) AS advanced,
+       count(*) FILTER (WHERE f.pos = e.pos AND d.status = 'lost') AS lost
 FROM entries e
-JOIN unnest(%(phases)s::text[], %(next)s::text[]) AS s(phase, next_phase) ON s.phase = e.phase
+JOIN furthest f ON f.deal_id = e.deal_id
 JOIN {deals} d ON d.deal_id = e.deal_id
-LEFT JOIN entries n ON n.deal_id = e.deal_id AND n.phase = s.next_phase
 WHERE {period}
 GROUP BY 1, 2
 """
@@ -46,10 +48,11 @@ GROUP BY 1, 2
 def funnel(conn: Connection, phases: list[str], since: datetime | None, until: datetime | None,
            group_by: str | None) -> list[tuple[str | None, str, int, int, int]]:
     """(group, phase, entered, advanced, lost): deals whose first entry into a phase lies in the period,
-    how many of them have reached the next phase since, and how many were lost in that phase."""
+    how many of them have reached a later phase since (a won deal that skipped 提案 advanced from
+    ヒアリング), and how many were lost in that phase."""
     period, params = _period("e.entered_at", since, until)
     query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], period=period, **_TABLES)
-    return conn.execute(query, {**params, "phases": phases, "next": [*phases[1:], None]}).fetchall()
+    return conn.execute(query, {**params, "phases": phases}).fetchall()
 
 
 _DURATIONS = """

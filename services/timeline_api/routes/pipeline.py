@@ -67,7 +67,7 @@ def summary(conn: ConnDep, process: ProcessDep, group_by: GroupByParam = None,
 @router.get("/funnel", response_model=s.Funnel,
             summary="Phase conversion: deals that entered each phase in the period, and how many reached the next",
             description="A deal counts in a phase's cohort when it first entered the phase within "
-                        "[since, until); `advanced` counts those that have reached the next phase by now, `lost` "
+                        "[since, until); `advanced` counts those that have reached a later phase by now (the next, or one past it), `lost` "
                         "those lost in the phase. Per team, owner or site: who stumbles at which phase.")
 def funnel(conn: ConnDep, process: ProcessDep, period: PeriodDep, group_by: GroupByParam = None) -> s.Funnel:
     rows = analytics.funnel(conn, [p.id for p in process.phases], period.since, period.until, group_by)
