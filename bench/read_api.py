@@ -9,6 +9,10 @@
    timeline API is not there yet), with an auditor token from `customer-timeline tokens issue`.
 3. For each read, after a warm-up: --requests sequential requests on one keep-alive connection (p50 / p99 /
    max), then the bare SQL reading the same rows with psycopg on one connection, the same number of times.
+   The reads: (a)-(d) with their statements spelled here; then every manager read of the pipeline read model
+   (list, summaries, funnel, stage durations, win rates, KPIs, the lists needing attention, win and loss
+   reasons, duplicates, CS's follow-up list), whose bare SQL is the statements the endpoint's query functions
+   run, recorded by calling them once (so the baseline is never a copy that drifts from the code).
    A read over its target is measured again under py-spy (the server process) and the profile summarised.
 
 Run: python -m bench.read_api [--events 1000000] [--customers 20000]
@@ -108,7 +112,7 @@ def build_data(db_url: str, customers_count: int, events: int, big_events: int) 
 
 def sizes_of(conn: psycopg.Connection) -> dict[str, str]:
     sizes = {}
-    for table in ("customers_events", "timeline_entries", "pipeline_deals", "pipeline_stage_history"):
+    for table in ("customers_events", "timeline_entries", "pipeline_deals", "pipeline_stage_history", "pipeline_outcomes"):
         rows, size = conn.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size(%s::regclass)) "
                                   f"FROM {table}", (table,)).fetchone()  # noqa: S608 - fixed names
         sizes[table] = f"{rows:,} rows, {size}"
@@ -200,9 +204,10 @@ class Read:
     label: str
     path: str
     target_ms: float
-    sql: list[str]  # the statements the endpoint runs for its rows, in order
-    params: Callable[[], Any]  # fresh parameters per run (stagnation: now)
+    sql: list[Any]  # the statements the endpoint runs for its rows, in order (text or psycopg.sql)
+    params: Callable[[], Any]  # fresh parameters per run (stagnation: now); one per statement when `each`
     check: Callable[[dict], str]  # what the answer holds, for the report
+    each: bool = False  # params() gives one parameter set per statement
     api: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -247,6 +252,95 @@ def reads(customer_id: str, middle_version: int, as_of: str) -> list[Read]:
     ]
 
 
+class Recording:
+    """A connection that records each statement run through it (and its parameters), for the bare SQL."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn, self.statements = conn, []
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        self.statements.append((query, params))
+        return self.conn.execute(query, params, **kwargs)
+
+    @contextlib.contextmanager
+    def cursor(self, **kwargs: Any) -> Any:
+        recording = self
+
+        class Cursor:
+            def __init__(self, cursor: Any) -> None:
+                self.cursor = cursor
+
+            def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+                recording.statements.append((query, params))
+                self.cursor.execute(query, params, **kw)
+                return self.cursor
+
+        with self.conn.cursor(**kwargs) as cursor:
+            yield Cursor(cursor)
+
+
+def recorded(db_url: str, key: str, label: str, path: str, run: Callable[[Any], Any],
+             check: Callable[[dict], str], target_ms: float = 50) -> Read:
+    """A read whose bare SQL is what ``run`` (the endpoint's query functions) executes."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        recording = Recording(conn)
+        run(recording)
+    statements = recording.statements
+    return Read(key, label, path, target_ms, [q for q, _ in statements], lambda: [p for _, p in statements], check,
+                each=True)
+
+
+def manager_reads(db_url: str) -> list[Read]:
+    """Every manager read of the pipeline read model (and CS's follow-up list), whole history unless said."""
+    from services.projections.duplicates.queries import duplicate_approaches
+    from services.projections.pipeline import analytics, deals, outcomes, stagnation
+    from shared.process import load_process_definition
+
+    process = load_process_definition()
+    phases = [p.id for p in process.phases]
+    now = datetime.now(timezone.utc)
+    every = {k: None for k in deals.FILTERS}
+    groups = lambda body: f"{len(body['groups'])} group(s)"  # noqa: E731
+    alerts = lambda body: f"{len(body['deals']):,} of {body['count']:,} deals"  # noqa: E731
+    reasons = lambda body: (f"{body['matching_deals']:,} deals, {len(body['reasons'])} reasons, "  # noqa: E731
+                            f"{len(body['deals'])} on the page")
+    quarter = (datetime(2025, 7, 1, tzinfo=timezone.utc), datetime(2025, 10, 1, tzinfo=timezone.utc))
+    return [
+        recorded(db_url, "e", "(e) pipeline, first page of open deals", "/pipeline?status=open",
+                 lambda c: deals.list_deals(c, {**every, "status": "open"}, 51), lambda b: f"{len(b['deals'])} deals"),
+        recorded(db_url, "f", "(f) pipeline summary per team", "/pipeline/summary?group_by=team",
+                 lambda c: deals.counts_by_stage(c, "open", "team"), groups),
+        recorded(db_url, "g", "(g) funnel, whole history", "/pipeline/funnel",
+                 lambda c: analytics.funnel(c, phases, None, None, None), groups),
+        recorded(db_url, "h", "(h) funnel per owner, one quarter", "/pipeline/funnel?group_by=owner&since=2025-07-01"
+                 "&until=2025-10-01", lambda c: analytics.funnel(c, phases, *quarter, "owner"), groups),
+        recorded(db_url, "i", "(i) stage durations, whole history", "/pipeline/stage-durations",
+                 lambda c: analytics.stage_durations(c, None, None, None), groups),
+        recorded(db_url, "j", "(j) win rates per owner, whole history", "/pipeline/win-rates?group_by=owner",
+                 lambda c: deals.closed_counts(c, None, None, "owner"), groups),
+        recorded(db_url, "k", "(k) KPIs", "/kpis", lambda c: analytics.open_deal_counts(c, phases[0]),
+                 lambda b: f"{b['open_deals']:,} open deals"),
+        recorded(db_url, "l", "(l) no next action, first page", "/pipeline/no-next-action",
+                 lambda c: (stagnation.count_alerts(c, now, stagnation.NO_NEXT_ACTION),
+                            stagnation.deals_without_next_action(c, now, 100, 0)), alerts),
+        recorded(db_url, "m", "(m) overdue next actions, first page", "/pipeline/overdue-next-actions",
+                 lambda c: (stagnation.count_alerts(c, now, stagnation.OVERDUE),
+                            stagnation.overdue_next_actions(c, now, 100, 0)), alerts),
+        recorded(db_url, "n", "(n) follow-up stagnation (CS), first page", "/follow-up/stagnation",
+                 lambda c: (stagnation.count_stuck_in_follow_up(c, process, now),
+                            stagnation.stuck_in_follow_up(c, process, now, 100, 0)), alerts),
+        recorded(db_url, "o", "(o) loss reasons with notes, whole history", "/outcomes/reasons?outcome=lost",
+                 lambda c: (outcomes.reason_counts(c, "lost", None, None, None),
+                            outcomes.closed_deals(c, "lost", None, None, None, 50)), reasons),
+        recorded(db_url, "p", "(p) win reasons, searched in titles and notes", "/outcomes/reasons?outcome=won&q=%E5%B0%8E%E5%85%A5",
+                 lambda c: (outcomes.reason_counts(c, "won", None, None, "導入"),
+                            outcomes.closed_deals(c, "won", None, None, "導入", 50)), reasons),
+        recorded(db_url, "q", "(q) duplicate approaches (90 days to now)", "/alerts/duplicates",
+                 lambda c: duplicate_approaches(c, as_of=now, window_days=90),
+                 lambda b: f"{len(b['companies']):,} companies"),
+    ]
+
+
 def middle_of(db_url: str, customer_id: str) -> tuple[int, str]:
     """The big customer's middle version and the time the event store recorded it."""
     with psycopg.connect(db_url) as conn:
@@ -281,8 +375,9 @@ def measure_bare(db_url: str, read: Read, warmup: int, requests: int) -> None:
         rows: list[int] = []
         for i in range(warmup + requests):
             params = read.params()
+            each = params if read.each else [params] * len(read.sql)
             started = time.perf_counter()
-            rows = [len(conn.execute(statement, params).fetchall()) for statement in read.sql]
+            rows = [len(conn.execute(statement, p).fetchall()) for statement, p in zip(read.sql, each)]
             if i >= warmup:
                 read.bare.append(time.perf_counter() - started)
     read.notes.append(f"bare SQL ({len(read.sql)} statement{'s' * (len(read.sql) > 1)}) returns "
@@ -344,10 +439,13 @@ def explain(db_url: str, read: Read) -> list[str]:
     """Each statement's plan as PostgreSQL ran it: scan nodes with their rows and times, buffers, total."""
     lines = []
     with psycopg.connect(db_url, autocommit=True) as conn:
-        for n, statement in enumerate(read.sql, 1):
-            plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, read.params())]
+        params = read.params()
+        each = params if read.each else [params] * len(read.sql)
+        for n, (statement, p) in enumerate(zip(read.sql, each), 1):
+            text = statement if isinstance(statement, str) else statement.as_string(conn)
+            plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + text, p)]
             total = next((line.strip() for line in plan if line.startswith("Execution Time")), "?")
-            lines.append(f"statement {n}/{len(read.sql)} ({statement[:60]}…): {total}")
+            lines.append(f"statement {n}/{len(read.sql)} ({' '.join(text.split())[:60]}…): {total}")
             buffers = next((line.strip() for line in plan if "Buffers:" in line), "")
             lines.append(f"  {buffers}")
             lines += [f"  {line.strip().removeprefix('->  ')[:150]}" for line in plan
@@ -470,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
                 version, as_of = middle_of(db_url, data.big_customer)
                 print(f"    serve timeline on port {port} (pid {server.pid}); auditor token; (d) as_of = {as_of} "
                       f"(recorded time of version {version:,})", flush=True)
-                results = reads(data.big_customer, version, as_of)
+                results = reads(data.big_customer, version, as_of) + manager_reads(db_url)
 
                 print("\n3. latency", flush=True)
                 if args.max_wait > 0:
