@@ -137,9 +137,13 @@ def test_docker_compose_restarts_every_service_and_checks_its_health() -> None:
         assert f"http://127.0.0.1:{port}/readyz" in " ".join(services[api]["healthcheck"]["test"])
         assert services[api]["command"][-1] == str(port)
         assert services[api]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    unchecked = [name for name, service in services.items() if not service.get("healthcheck", {}).get("test")]
+    assert not unchecked, f"long-running services without a healthcheck: {unchecked}"
     for name in ("relay", "ingest", "project-pipeline", "project-timeline", "project-duplicates"):
         service = services[name]
         assert service["environment"]["METRICS_PORT"] and service["environment"]["METRICS_HOST"] == "0.0.0.0"
+        port = service["environment"]["METRICS_PORT"]
+        assert f"http://127.0.0.1:{port}/metrics" in " ".join(service["healthcheck"]["test"]), name
         assert {dependency: c["condition"] for dependency, c in service["depends_on"].items()} == {
             "postgres": "service_healthy", "kafka": "service_healthy"}, name
 
