@@ -449,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProcessDefinitionError as error:
         print(f"process definition error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `customer-timeline import … | head -1`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ The relay and the three projection workers run on the real broker.
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -194,3 +197,14 @@ def test_outcome_reasons_and_notes_come_from_the_file(imported) -> None:
     assert body["matching_deals"] == sum(expected.values()) and noted
     got = {n["note"] for d in body["deals"] for n in d["reasons"] if n["note"]}
     assert got and got <= set(noted.values()), "the notes are the file's"
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(isolated) -> None:
+    """``import … | head -1``: 600 refused rows (no customer imported yet) outrun the pipe's buffer."""
+    settings = isolated()
+    command = (f"{sys.executable} -m services.cli import deals {HISTORY / 'opportunities.csv'} --mapping "
+               f"{HISTORY / 'opportunities.mapping.yaml'} --dry-run --no-progress | head -1")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "DATABASE_URL": settings.database_url})
+    assert result.stdout.startswith("opportunities.csv (deals, CSV, utf-8-sig): 600 rows in"), result.stdout
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
