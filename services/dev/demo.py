@@ -96,6 +96,10 @@ JST = timezone(timedelta(hours=9))
 BUSINESS_MINUTES = 9 * 60  # 09:00-18:00: where the times of a day fall
 MAX_DAYS = 360  # the oldest event: about a year before the anchor
 WRITERS = ("sales", "sales_branch", "cs", "support", "tech")  # the DEV_USERS keys whose tokens write
+TARGET_SETTER = "manager"  # the DEV_USERS key whose token sets the teams' monthly targets
+# (team, owner, key part, JPY per month): targets for the 12 months up to the anchor's, so achievement shows
+DEMO_TARGETS = (("本社営業1課", None, "hq1", 3_000_000), ("本社営業1課", "tanaka", "hq1-tanaka", 1_500_000),
+                ("大阪支店営業課", None, "osaka", 2_000_000))
 USERS = {user.key: user.actor for user in DEV_USERS}
 NAMESPACE = uuid.UUID("5d4c0f1e-3b7a-4c1e-9a43-2f6b8d0e7c11")  # of the showcase company's customer id
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -144,6 +148,8 @@ class Api:
             raise DemoError(f"no token for {', '.join(missing)} (keys of services/dev/users.py DEV_USERS)")
         self.client, self.seed, self.summary = client, seed, summary
         self.headers = {key: {"Authorization": f"Bearer {tokens[key]}"} for key in WRITERS}
+        if tokens.get(TARGET_SETTER):  # optional: without the manager's token the demo sets no targets
+            self.headers[TARGET_SETTER] = {"Authorization": f"Bearer {tokens[TARGET_SETTER]}"}
 
     def key(self, place: str) -> str:
         if not place.isascii():
@@ -676,7 +682,7 @@ def write_demo(client: httpx.Client, tokens: Mapping[str, str], seed: int = DEFA
     """Write the demo history through the command API at ``client``'s base URL; a second run adds nothing.
 
     ``tokens``: bearer tokens keyed like services/dev/users.py DEV_USERS (sales, sales_branch, cs,
-    support, tech are used). ``now``: where a first run ends the history (default: the wall clock);
+    support, tech are used; manager, where given, sets the teams' monthly targets). ``now``: where a first run ends the history (default: the wall clock);
     a later run keeps the first run's dates whatever ``now`` is. Raises DemoError on any refusal.
     """
     started = clock.monotonic()
@@ -696,6 +702,7 @@ def write_demo(client: httpx.Client, tokens: Mapping[str, str], seed: int = DEFA
         _register(api, company, anchor)
         for run in deals:
             run.play(anchor)
+    _set_targets(api, anchor)
     _summarize(summary, process, plan, runs, anchor)
     summary.seconds = clock.monotonic() - started
     return summary
@@ -706,6 +713,19 @@ def _same_process(api: Api, process: ProcessDefinition) -> None:
     if served != process.model_dump(mode="json"):
         raise DemoError(f"the command API runs the process '{served.get('name')}', not the one given to the demo "
                         f"('{process.name}'); pass write_demo(process=...) the server's definition")
+
+
+def _set_targets(api: Api, anchor: date) -> None:
+    """The teams' (and tanaka's) targets for the 12 months up to the anchor's, set by the manager on the anchor's
+    eve (nothing without the manager's token)."""
+    if TARGET_SETTER not in api.headers:
+        return
+    for back in range(11, -1, -1):
+        year, month = divmod(anchor.year * 12 + anchor.month - 1 - back, 12)
+        text = f"{year:04d}-{month + 1:02d}"
+        for team, owner, code, amount in DEMO_TARGETS:
+            api.post(TARGET_SETTER, "/targets", {"team": team, "owner": owner, "month": text, "amount": amount},
+                     f"target-{code}-{text}", moment(anchor, 1))
 
 
 def _contacts(company: Company) -> list[dict[str, Any]]:
@@ -784,17 +804,18 @@ def _summarize(summary: DemoSummary, process: ProcessDefinition, plan: list[Comp
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.dev.demo", description=(
         "Write the demo history through a running command API; tokens from TOKEN_SALES, TOKEN_SALES_BRANCH, "
-        "TOKEN_CS, TOKEN_SUPPORT, TOKEN_TECH (as in DATA_DIR/dev.env)."))
+        "TOKEN_CS, TOKEN_SUPPORT, TOKEN_TECH, and TOKEN_MANAGER for the teams' targets (as in DATA_DIR/dev.env)."))
     parser.add_argument("--command-url", default=os.environ.get("COMMAND_URL", "http://127.0.0.1:8000"))
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
     names = {key: f"TOKEN_{key.upper()}" for key in WRITERS}
     missing = [name for name in names.values() if not os.environ.get(name)]
+    names[TARGET_SETTER] = f"TOKEN_{TARGET_SETTER.upper()}"  # optional: the targets
     if missing:
         print(f"missing {', '.join(missing)}: source DATA_DIR/dev.env (set -a; . .data/dev.env; set +a)",
               file=sys.stderr)
         return 2
-    tokens = {key: os.environ[name] for key, name in names.items()}
+    tokens = {key: os.environ[name] for key, name in names.items() if os.environ.get(name)}
     try:
         with httpx.Client(base_url=args.command_url, timeout=60) as client:
             summary = write_demo(client, tokens, seed=args.seed)

@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse
 from services.timeline_api.dashboard.render import page
 from services.timeline_api.dashboard.session import may
 from services.timeline_api.dependencies import NO_NUL, ConnDep, ProcessDep, period
+from services.timeline_api.forecast import Months
+from services.timeline_api.routes import forecast as forecast_routes
 from services.timeline_api.routes import insights, pipeline
 from services.timeline_api.schemas import PipelineDeal
 from shared.auth import Permission as P
@@ -85,7 +87,25 @@ def analytics(request: Request, conn: ConnDep, process: ProcessDep,
     group_by = group_by if group_by in GROUP_BY else None  # empty or unknown: everyone
     return page(request, "analytics.html", since=since, until=until, group_by=group_by, group_choices=GROUP_BY,
                 funnel=pipeline.funnel(conn, process, chosen), durations=pipeline.stage_durations(conn, process, chosen),
-                win_rates=pipeline.win_rates(conn, chosen, group_by))
+                win_rates=pipeline.win_rates(conn, chosen, group_by),
+                **forecast_section(request, conn, process, since, until, group_by))
+
+
+def forecast_section(request: Request, conn, process: ProcessDefinition, since: str, until: str,
+                     group_by: str | None) -> dict:
+    """The analytics page's forecast (every open deal, by month of expected close) and targets against won
+    amounts: the 12 months up to the period's last month (at most this month), per owner when grouped by owner,
+    else per team."""
+    today = datetime.now(request.app.state.settings.timezone).date()
+    start, end = date.fromisoformat(since[:10]), min(date.fromisoformat(until[:10]) - timedelta(days=1), today)
+    last = date(end.year + end.month // 12, end.month % 12 + 1, 1)
+    first = max(date(start.year, start.month, 1), date(last.year - 1, last.month, 1))
+    months = Months(min(first, date(end.year, end.month, 1)), last)
+    forecast = forecast_routes.forecast(conn, process, forecast_routes.open_months(), group_by)
+    return {"forecast": forecast, "forecast_most": max((m.weighted_amount for g in forecast.groups for m in g.months),
+                                                       default=0),
+            "achievement": forecast_routes.achievement(request, conn, months,
+                                                       "owner" if group_by == "owner" else "team")}
 
 
 @router.get("/alerts", response_class=HTMLResponse)
