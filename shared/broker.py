@@ -13,8 +13,8 @@ import subprocess
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.settings import Settings
 
@@ -119,11 +119,33 @@ def ensure_topics(bootstrap: str, topics: dict[str, int],
         admin.close()
 
 
+def sized(settings: Settings, *topics: str) -> dict[str, dict[str, str]]:
+    """Topic configs accepting messages up to kafka_max_message_bytes (the producers' max_request_size)."""
+    return {topic: {"max.message.bytes": str(settings.kafka_max_message_bytes)} for topic in topics}
+
+
 def ensure_event_topics(settings: Settings, bootstrap: str) -> set[str]:
-    """The events topic (accepting messages up to kafka_max_message_bytes) and its dead-letter topic."""
+    """The events topic and its dead-letter topic, each accepting messages up to kafka_max_message_bytes."""
     return ensure_topics(bootstrap, {settings.events_topic: settings.events_topic_partitions,
                                      settings.dead_letter_topic: 1},
-                         {settings.events_topic: {"max.message.bytes": str(settings.kafka_max_message_bytes)}})
+                         sized(settings, settings.events_topic, settings.dead_letter_topic))
+
+
+def topic_max_message_bytes(bootstrap: str, topic: str) -> int | None:
+    """The largest message the topic takes (its ``max.message.bytes``, or the broker's default for it), or None
+    where the broker does not say (a broker without DescribeConfigs, such as tansu)."""
+    admin = admin_client(bootstrap)
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": None})], config_filter="all")
+    except (KafkaError, NotImplementedError) as error:
+        log.debug("the max.message.bytes of %s is not known: %s", topic, error)
+        return None
+    finally:
+        admin.close()
+    found = described.get("topic", {}).get(topic, {}).get("max.message.bytes")
+    value = found.get("value") if isinstance(found, dict) else found
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
 
 
 def topic_id(bootstrap: str, topic: str) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from shared.broker import BOOTSTRAP_TIMEOUT_MS, ensure_topics, make_producer
+from shared.broker import BOOTSTRAP_TIMEOUT_MS, ensure_topics, make_producer, sized
 from shared.settings import Settings
 
 
@@ -17,12 +17,13 @@ class IngestClients:
         self.settings, self.bootstrap = settings, bootstrap
 
     def prepare(self) -> None:
-        """Create the topics that are missing (a new broker has none), with the configured partitions."""
+        """Create the topics that are missing (a new broker has none), with the configured partitions, each
+        accepting messages up to kafka_max_message_bytes."""
         s = self.settings
         ensure_topics(self.bootstrap, {s.ingest_topic: s.ingest_topic_partitions,
                                        s.ingest_results_topic: s.ingest_topic_partitions,
                                        s.ingest_dead_letter_topic: 1},
-                      {s.ingest_results_topic: {"max.message.bytes": str(s.kafka_max_message_bytes)}})
+                      sized(s, s.ingest_topic, s.ingest_results_topic, s.ingest_dead_letter_topic))
 
     def consumer(self) -> KafkaConsumer:
         s = self.settings

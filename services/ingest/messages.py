@@ -18,10 +18,17 @@ names the first 20 problems and counts them all.
 The idempotency key belongs to the message's actor (its ``user``): another app or user
 sending the same key gets an answer of its own; the same user sending it again with another
 body or ``occurred_at`` is rejected with ``idempotency_key_reused``.
+
+Answers stay small whatever a message holds: a key longer than KEY_CHARS (which is refused,
+``invalid_field`` naming ``idempotency_key``) is answered under the Kafka key
+``sha256:<hex of the key's UTF-8>``, with its first KEY_CHARS characters as ``idempotency_key``,
+``idempotency_key_sha256`` (the same hex) and ``idempotency_key_chars`` (its length), so the
+sender can still tell which message the answer is for; a field path is cut at FIELD_CHARS.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -36,11 +43,14 @@ from shared.domain.errors import DomainError
 from shared.events import Actor
 from shared.events.limits import listed_problems, refuse_unfit
 
+KEY_CHARS = 200  # the longest idempotency key accepted, and the most of one an answer repeats
+FIELD_CHARS = 200  # the most of a field's path an answer repeats (an unknown key may be of any length)
+
 ENVELOPE_FIELDS = {"command", "idempotency_key", "customer_id", "actor", "occurred_at", "expected_version"}
 
 
 class EnvelopeFields(BaseModel):
-    idempotency_key: str = Field(min_length=1, max_length=200)
+    idempotency_key: str = Field(min_length=1, max_length=KEY_CHARS)
     customer_id: UUID | None = None
     actor: Actor
     occurred_at: AwareDatetime | None = None
@@ -101,14 +111,25 @@ def outcome_message(envelope: Envelope, result: Result) -> tuple[bytes, bytes]:
 
 
 def rejection_message(rejected: Rejected) -> tuple[bytes, bytes]:
-    value = {"idempotency_key": rejected.idempotency_key, "command": rejected.command, "status": "rejected",
-             "error": rejected.error}
-    return rejected.idempotency_key.encode(), orjson.dumps(value)
+    key, named = answer_key(rejected.idempotency_key)
+    value = {**named, "command": rejected.command, "status": "rejected", "error": rejected.error}
+    return key, orjson.dumps(value)
+
+
+def answer_key(idempotency_key: str) -> tuple[bytes, dict[str, Any]]:
+    """The Kafka key of an answer and the fields naming its idempotency key; a key over KEY_CHARS is named by
+    its sha256 (and its first KEY_CHARS characters), so an answer never repeats a key of any length."""
+    if len(idempotency_key) <= KEY_CHARS:
+        return idempotency_key.encode(), {"idempotency_key": idempotency_key}
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+    return f"sha256:{digest}".encode(), {"idempotency_key": idempotency_key[:KEY_CHARS],
+                                         "idempotency_key_sha256": digest,
+                                         "idempotency_key_chars": len(idempotency_key)}
 
 
 def _invalid(error: ValidationError) -> dict[str, Any]:
     problems = error.errors(include_url=False, include_input=False)
-    fields, message = listed_problems(problems, lambda loc: ".".join(map(str, loc)))
+    fields, message = listed_problems(problems, lambda loc: ".".join(map(str, loc))[:FIELD_CHARS])
     return {"code": "invalid_field", "field": fields[0]["field"], "message": message, "fields": fields,
             "count": len(problems)}
 

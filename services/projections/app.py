@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from functools import partial
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
 from services.projections.migrations import read_models
 from services.projections.registry import PROJECTIONS
 from services.projections.store import EventSource
 from services.projections.worker import ProjectionWorker
 from shared.event_store import open_event_store
-from shared.broker import bootstrap_servers, ensure_event_topics, topic_id
+from shared.broker import bootstrap_servers, ensure_event_topics, make_producer, topic_id
 from shared.database import database_url
 from shared.metrics import Metrics
 from shared.migrations import migrate
@@ -30,11 +30,6 @@ def _consumer(settings: Settings, bootstrap: str, name: str) -> KafkaConsumer:
         allow_auto_create_topics=False, metadata_max_age_ms=5_000)  # topics as configured, partitions seen soon
 
 
-def _producer(bootstrap: str, name: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                         client_id=f"projection-{name}-dead-letters")
-
-
 def build_worker(settings: Settings, name: str, metrics: Metrics | None = None) -> ProjectionWorker:
     url = database_url(settings)
     process = load_process_definition(settings.process_definition)
@@ -42,7 +37,8 @@ def build_worker(settings: Settings, name: str, metrics: Metrics | None = None) 
     reader = open_event_store(settings.model_copy(update={"database_url": url}))
     bootstrap = bootstrap_servers(settings)
     projection = PROJECTIONS[name](process)
-    return ProjectionWorker(projection, partial(_consumer, settings, bootstrap, name), partial(_producer, bootstrap, name),
+    dead_letters = partial(make_producer, bootstrap, settings, f"projection-{name}-dead-letters")  # sized as the rest
+    return ProjectionWorker(projection, partial(_consumer, settings, bootstrap, name), dead_letters,
                             partial(topic_id, bootstrap, settings.events_topic), url, EventSource(reader),
                             settings.dead_letter_topic, settings.projection_batch_size, metrics,
                             settings.retry_cap_seconds)

@@ -23,7 +23,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
-REASON_CHARS = 2000  # a reason is for people: the first lines of the error are enough
+from shared.consuming import REASON_CHARS
 
 
 @dataclass(frozen=True)

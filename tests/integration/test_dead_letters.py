@@ -172,6 +172,38 @@ def test_forged_and_unknown_messages_are_never_applied_and_never_hide_the_real_e
     customers.close()
 
 
+def test_a_huge_forged_message_gets_a_small_dead_letter_and_the_next_event_is_applied(isolated, actor) -> None:
+    settings = isolated()
+    customers = build_customers(settings)
+    good = write_history(customers, actor, n_customers=1, touches=1)
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        target, _ = first_stream(db)
+    huge = [b"\x00" * 500_000,  # copied whole into its dead letter: 3 MB once escaped
+            orjson.dumps({"event_type": "偽" * 200_000, "position": 1})]  # and named twice, in the reason too
+    with running(settings, ("timeline",)) as workers:
+        eventually(lambda: workers["timeline"].applied == good, timeout=60)
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+        for value in huge:
+            producer.send(settings.events_topic, key=str(target).encode(), value=value).get(timeout=10)
+        producer.close()
+        eventually(lambda: workers["timeline"].dead_lettered == 2, timeout=30)
+        from shared import commands as c
+        from shared.application import Envelope
+        from shared.events.customer import TouchpointDetails
+
+        customers.execute([Envelope(c.RecordTouchpoint(details=TouchpointDetails(
+            channel="email", direction="inbound", summary="巨大な偽物の後")), target, actor)])
+        eventually(lambda: workers["timeline"].applied == good + 1, timeout=30)
+    dead = KafkaConsumer(settings.dead_letter_topic, bootstrap_servers=settings.kafka_bootstrap_servers,
+                         auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    letters = [(len(m.value), orjson.loads(m.value)) for m in dead]
+    dead.close()
+    assert [letter["value_bytes"] for _, letter in letters] == [len(v) for v in huge]
+    assert all(size <= 256 * 1024 and letter["value_truncated"] for size, letter in letters)
+    assert len(letters[1][1]["reason"]) <= 2000 and letters[1][1]["reason"].startswith("unknown event type")
+    customers.close()
+
+
 def test_retry_applies_what_was_held_once_the_cause_is_gone(isolated, actor) -> None:
     settings = isolated()
     customers = build_customers(settings)

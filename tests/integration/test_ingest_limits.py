@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import orjson
+from kafka import KafkaProducer
 
 from services.ingest.app import build_ingest
 from tests.integration.test_ingest import SALES, produce, register
-from tests.streaming import read_topic, threads_running
+from tests.integration.test_ingest_faults import committed
+from tests.streaming import eventually, read_topic, threads_running
 
 CS = {"user": "suzuki", "department": "cs", "team": "CS課", "site": "東京本社"}
 
@@ -59,7 +62,7 @@ def test_each_message_the_door_refuses_is_rejected_naming_its_field(isolated) ->
     ingest.close()
     assert got[f"reg-{customer}"]["status"] == got["fine"]["status"] == "accepted"
     for key, (_, field) in refused.items():
-        answer = got["k" * 201 if key == "long-key" else key]
+        answer = got["k" * 200 if key == "long-key" else key]  # a key over 200 characters: its first 200
         assert (answer["status"], answer["error"]["code"], answer["error"]["field"]) == (
             "rejected", "invalid_field", field), answer
     error = got["unknown-keys"]["error"]
@@ -86,3 +89,52 @@ def test_another_sender_reusing_a_key_gets_its_own_answer_and_the_same_sender_a_
     retry, moved = sorted(later, key=lambda a: a["status"])
     assert (retry["status"], retry["customer_id"], retry["replayed"]) == ("accepted", str(ours), True)
     assert (moved["status"], moved["error"]["code"]) == ("rejected", "idempotency_key_reused")
+
+
+def send_in_order(settings, key: bytes, values: list[bytes]) -> None:
+    """Messages on one partition (one key), so the later ones come after the first."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    for value in values:
+        producer.send(settings.ingest_topic, key=key, value=value).get(timeout=10)
+    producer.close()
+
+
+def test_a_huge_garbage_message_gets_a_small_dead_letter_and_the_next_command_is_answered(isolated) -> None:
+    settings = isolated()
+    customer = uuid.uuid4()
+    garbage = b"\x00" * 180_000  # its dead letter once copied it whole: 1,080,085 bytes, over the 1 MiB limit
+    ingest = build_ingest(settings)
+    with threads_running(ingest.run):
+        send_in_order(settings, str(customer).encode(),
+                      [garbage, orjson.dumps(register(customer, "株式会社ゴミの後"))])
+        got = answers(settings, lambda m: len(m) >= 1)
+        dead = read_topic(settings.kafka_bootstrap_servers, settings.ingest_dead_letter_topic, lambda m: len(m) >= 1)
+        eventually(lambda: committed(settings) == 2, timeout=30)
+    ingest.close()
+    assert [(a["idempotency_key"], a["status"]) for a in got] == [(f"reg-{customer}", "accepted")]
+    assert len(dead) == 1 and len(dead[0].value) <= 256 * 1024
+    letter = orjson.loads(dead[0].value)
+    assert letter["reason"].startswith("not JSON") and letter["value_truncated"] is True
+    assert (letter["value_bytes"], letter["value_sha256"]) == (180_000, hashlib.sha256(garbage).hexdigest())
+    assert 0 < len(letter["value"]) <= 64 * 1024 and set(letter["value"]) == {"\x00"}
+
+
+def test_a_huge_idempotency_key_is_answered_by_its_sha256_and_the_next_command_is_answered(isolated) -> None:
+    settings = isolated()
+    customer = uuid.uuid4()
+    key = "k" * 600_000  # its rejection once repeated it twice: 1,200,305 bytes, over the 1 MiB limit
+    ingest = build_ingest(settings)
+    with threads_running(ingest.run):
+        send_in_order(settings, str(customer).encode(), [
+            orjson.dumps(keyed(key, customer, **details())), orjson.dumps(register(customer, "株式会社長い鍵の後"))])
+        got = read_topic(settings.kafka_bootstrap_servers, settings.ingest_results_topic, lambda m: len(m) >= 2)
+        eventually(lambda: committed(settings) == 2, timeout=30)
+    ingest.close()
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    by_key = {m.key: orjson.loads(m.value) for m in got}  # answers are keyed: sha256:<hex> for a key too long
+    huge, good = by_key[f"sha256:{digest}".encode()], by_key[f"reg-{customer}".encode()]
+    assert (huge["status"], huge["error"]["field"]) == ("rejected", "idempotency_key")
+    assert (huge["idempotency_key"], huge["idempotency_key_sha256"], huge["idempotency_key_chars"]) == (
+        "k" * 200, digest, 600_000)
+    assert len(orjson.dumps(huge)) < 4_000
+    assert (good["idempotency_key"], good["status"]) == (f"reg-{customer}", "accepted")
