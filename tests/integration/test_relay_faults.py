@@ -14,6 +14,7 @@ import pytest
 
 from services.relay.app import build_relay
 from shared.bootstrap import build_customers
+from shared.broker import ensure_topics
 from shared.metrics import Metrics
 from shared.settings import Settings
 from tests.faults import RestartableBroker, RestartablePostgres
@@ -122,6 +123,39 @@ def test_an_oversized_event_goes_without_its_payload_and_later_events_still_flow
     exposition = metrics.exposition().decode()
     assert f'ct_events_total{{component="relay"}} {float(total)}' in exposition
     assert 'ct_lag_events{component="relay"} 0.0' in exposition
+    customers.close()
+
+
+def test_an_events_topic_taking_smaller_messages_lowers_the_relays_limit_instead_of_stalling_it(isolated, actor,
+                                                                                                 caplog) -> None:
+    settings = isolated()
+    ensure_topics(settings.kafka_bootstrap_servers, {settings.events_topic: 2},  # made before, by hand
+                  {settings.events_topic: {"max.message.bytes": "100000"}})
+    customers = build_customers(settings)
+    first = write_history(customers, actor, n_customers=1, touches=1)
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        customer_id, topic, state = db.execute(
+            "SELECT originator_id, topic, state FROM customers_events "
+            "WHERE topic LIKE '%:TouchpointRecorded' ORDER BY notification_id DESC LIMIT 1").fetchone()
+        big = {**orjson.loads(state), "summary": "長文" * 50_000,  # 300 KB: within 1 MiB, not within the topic's
+               "originator_version": first + 1, "event_id": str(uuid.uuid4())}
+        position = db.execute("INSERT INTO customers_events (originator_id, originator_version, topic, state) "
+                              "VALUES (%s, %s, %s, %s) RETURNING notification_id",
+                              (customer_id, first + 1, topic, orjson.dumps(big))).fetchone()[0]
+    total = first + 1 + write_history(customers, actor, n_customers=1, touches=1)
+    relay = build_relay(settings)
+    with caplog.at_level("WARNING", logger="services.relay.topic"), threads_running(relay.run):
+        eventually(lambda: relay.position == total, timeout=30)
+        relay.topic.prepare()  # again, as after an outage: said once
+    relay.close()
+    assert relay.topic.max_message_bytes == 100_000
+    said = [r.getMessage() for r in caplog.records if "max.message.bytes" in r.getMessage()]
+    assert len(said) == 1 and "up to 100000 bytes" in said[0], said
+    messages = {orjson.loads(m.value)["position"]: orjson.loads(m.value) for m in read_topic(
+        settings.kafka_bootstrap_servers, settings.events_topic, lambda ms: len(ms) >= total)}
+    assert set(messages) == set(range(1, total + 1))
+    assert (messages[position]["payload"], messages[position]["payload_omitted"]) == (None, "too_large")
+    assert all(m["payload"] is not None for p, m in messages.items() if p != position)
     customers.close()
 
 
