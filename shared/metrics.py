@@ -28,8 +28,8 @@ class Metrics:
                                     ["component"], registry=r)
         self.retries = Counter("ct_retries_total", "steps retried after a database or broker failure",
                                ["component", "error"], registry=r)
-        self.lag = Gauge("ct_lag_events", "notifications in the event store not yet handled", ["component"],
-                         registry=r)
+        self.lag = Gauge("ct_lag_events", "events not yet handled: the event store's notifications (relay, "
+                         "projection), the ingest topic's messages (ingest)", ["component"], registry=r)
         self.parked = Gauge("ct_parked_customers", "customers a projection holds back after a dead letter",
                             ["component"], registry=r)
 

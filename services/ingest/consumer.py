@@ -38,6 +38,7 @@ from shared.resilience import keep_running
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 30.0  # seconds to wait for the broker to acknowledge a batch's answers
+LAG_EVERY = 5.0  # seconds between two readings of the lag while no batch comes
 
 
 class IngestConsumer:
@@ -50,6 +51,7 @@ class IngestConsumer:
         self.producer: KafkaProducer | None = None
         self.batch_start: dict[TopicPartition, int] = {}  # the first offset of the batch in hand, per partition
         self.broker_failed = False
+        self.lag_read_at = 0.0
         self.accepted = self.rejected = self.dead_lettered = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -80,6 +82,8 @@ class IngestConsumer:
         assert self.consumer is not None and self.producer is not None
         messages = poll_batch(self.consumer, self.batch_size, timeout_ms)
         if not messages:
+            if time.monotonic() - self.lag_read_at >= LAG_EVERY:
+                self._read_lag()
             return 0
         started = time.perf_counter()
         self.batch_start = {}
@@ -92,6 +96,7 @@ class IngestConsumer:
         commit_offsets(self.consumer)
         self.batch_start = {}
         self._measure(len(messages), time.perf_counter() - started)
+        self._read_lag()
         return len(messages)
 
     def _answer(self, messages: list[Any]) -> list[Any]:
@@ -155,6 +160,22 @@ class IngestConsumer:
             self.metrics.events.labels("ingest").inc(handled)
             self.metrics.batches.labels("ingest").inc()
             self.metrics.batch_seconds.labels("ingest").observe(seconds)
+
+    def _read_lag(self) -> None:
+        """ct_lag_events{component="ingest"}: messages of the ingest topic not yet handled, over the partitions
+        this consumer holds (their end offsets less its positions, which after a batch are its committed
+        offsets)."""
+        self.lag_read_at = time.monotonic()
+        if self.metrics is None or self.consumer is None or not (partitions := self.consumer.assignment()):
+            return
+        try:
+            ends = self.consumer.end_offsets(list(partitions))
+            positions = {tp: self.consumer.position(tp, timeout_ms=2_000) for tp in ends}
+            lag = sum(max(0, end - (positions[tp] or 0)) for tp, end in ends.items())
+        except (KafkaError, ValueError) as error:  # a broker away is the next poll's business, not the metric's
+            log.debug("ingest lag not read: %s", error)
+            return
+        self.metrics.lag.labels("ingest").set(lag)
 
     def recover(self) -> None:
         """After a failure: a new producer; the consumer back at the batch's first offsets, or made again after

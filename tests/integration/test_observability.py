@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -141,6 +142,7 @@ def test_relay_ingest_and_workers_serve_their_metrics_on_metrics_port(isolated, 
         producer.close()
         eventually(lambda: 'ct_dead_letters_total{component="ingest"} 1.0' in _scrape(ingest_port), timeout=60)
         assert 'ct_batch_seconds_count{component="ingest"} 1.0' in _scrape(ingest_port)
+        assert 'ct_lag_events{component="ingest"} 0.0' in _scrape(ingest_port)
         applied = f'ct_events_total{{component="projection timeline"}} {float(written)}'
         eventually(lambda: applied in _scrape(worker_port), timeout=60)
     finally:
@@ -148,3 +150,29 @@ def test_relay_ingest_and_workers_serve_their_metrics_on_metrics_port(isolated, 
             process.terminate()
             process.wait(timeout=30)
     assert relay.returncode == ingest.returncode == worker.returncode == 0
+
+
+def test_ingest_exports_its_consumer_lag(isolated) -> None:
+    from services.ingest.app import build_ingest
+    from shared.metrics import Metrics
+    from tests.integration.test_ingest import produce, register, touch
+
+    settings = isolated(ingest_batch_size=2)
+    customer = uuid.uuid4()
+    metrics = Metrics()
+    ingest = build_ingest(settings, metrics)
+    ingest.connect()  # its topics
+    produce(settings, [register(customer, "株式会社ラグ")] + [touch(customer, n) for n in range(5)])  # one partition
+
+    def lag() -> float | None:
+        return metrics.registry.get_sample_value("ct_lag_events", {"component": "ingest"})
+
+    try:
+        assert eventually(ingest.step, timeout=30) == 2  # the first batch of two (after joining the group)
+        assert lag() == 4.0  # end offset 6 less the position 2
+        handled = 2
+        while handled < 6:
+            handled += ingest.step()
+        assert lag() == 0.0
+    finally:
+        ingest.close()
