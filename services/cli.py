@@ -234,7 +234,15 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
         parked = {letter.customer_id for letter in report.dead_letters}
         print(f"{len(report.dead_letters):,} dead letters, {len(parked):,} customers parked "
               f"(customer-timeline projections dead-letters {report.projection})")
+        for letter in report.dead_letters[:REBUILD_LISTED]:
+            reason = (letter.reason.strip().splitlines() or [""])[0][:200]
+            print(f"  parked {letter.customer_id} from version {letter.stream_version} ({letter.event_type}): {reason}")
+        if len(report.dead_letters) > REBUILD_LISTED:
+            print(f"  and {len(report.dead_letters) - REBUILD_LISTED:,} more")
     return 0
+
+
+REBUILD_LISTED = 20  # the parked customers a rebuild names (projections dead-letters NAME lists them all)
 
 
 def _retry(settings: Settings, args: argparse.Namespace) -> int:

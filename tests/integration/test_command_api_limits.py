@@ -201,3 +201,28 @@ def test_a_chunked_body_is_counted_while_it_streams(client, served) -> None:
         assert fine.status_code == 201, fine.text
         declared = http.post("/customers", content=b"{" + b" " * (LIMIT + 1) + b"}", headers=headers)
         assert declared.status_code == 413
+
+
+def test_max_request_bytes_sets_where_413_begins(settings, customers) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.command.app import create_app
+
+    limit = 4_096  # MAX_REQUEST_BYTES=4096 instead of the default 262144
+    with TestClient(create_app(settings.model_copy(update={"max_request_bytes": limit}), customers)) as small:
+        headers = {**auth(small), "Content-Type": "application/json"}
+
+        def body(size: int) -> bytes:
+            head = b'{"company_name": "' + "株式会社境界".encode() + b'", "note": "'
+            return head + b"x" * (size - len(head) - 2) + b'"}'
+
+        over = small.post("/customers", content=body(limit + 1), headers=headers)
+        assert over.status_code == 413 and over.json() == {
+            "code": "body_too_large",
+            "message": f"the request body is larger than {limit} bytes (the server's MAX_REQUEST_BYTES)"}
+        streamed = small.post("/customers", content=iter([body(limit + 1)[:limit], b"x"]), headers=headers)
+        assert streamed.status_code == 413
+        at = small.post("/customers", content=body(limit), headers=headers)
+        assert (at.status_code, at.json()["field"]) == (422, "note"), at.text  # read whole, then judged by field
+        assert small.post("/customers", content=orjson.dumps({"company_name": "株式会社境界内"}),
+                          headers=headers).status_code == 201

@@ -103,6 +103,21 @@ def test_an_event_the_database_refuses_parks_only_its_customer_and_everyone_else
     customers.close()
 
 
+def test_the_rebuild_command_reports_the_customers_it_parked(isolated, actor) -> None:
+    settings = isolated()
+    customers = build_customers(settings)
+    good = write_history(customers, actor, n_customers=2, touches=1)
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        bad = a_customer_named_with_nul(db, first_stream(db)[0])
+    result = run_cli("projections", "rebuild", "timeline", env={"DATABASE_URL": settings.database_url})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"rebuilt timeline: {good + 2:,} events" in result.stdout, result.stdout
+    assert "1 dead letters, 1 customers parked (customer-timeline projections dead-letters timeline)" in lines
+    assert any(line.startswith(f"  parked {bad} from version 1 (CustomerRegistered): ") for line in lines), lines
+    customers.close()
+
+
 def test_an_undecodable_stored_event_parks_its_customer_from_there_on(isolated, actor) -> None:
     settings = isolated()
     customers = build_customers(settings)

@@ -62,3 +62,21 @@ def test_rows_with_unstorable_text_oversize_codes_extreme_dates_or_coerced_types
     assert rows[4] == ("refused", "site (拠点): control character U+007F is not allowed (tab, line feed and carriage "
                                   "return are) (got '東京\\x7f本社')")
     assert rows[5] == ("imported", "")
+
+
+def test_a_text_over_its_maximum_length_refuses_its_row_naming_the_field(customers, tmp_path) -> None:
+    tag = f"M{uuid.uuid4().hex[:6].upper()}-"
+    customers_csv = tmp_path / "customers.csv"
+    customers_csv.write_text(
+        "顧客コード,会社名,業種,住所,URL,従業員数,登録日\n"
+        f"{tag}C1,{'株' * 200},製造業,{'東' * 300},,10,2019/04/01\n"  # each at its maximum: imported
+        f"{tag}C2,{'株' * 201},製造業,,,10,2019/04/01\n"
+        f"{tag}C3,株式会社長い住所,製造業,{'東' * 301},,10,2019/04/01\n"
+        f"{tag}C4,株式会社長い業種,{'業' * 101},,,10,2019/04/01\n", encoding="utf-8")
+    rows = run(customers, "customers", customers_csv)
+    assert rows[2] == ("imported", "")
+    for row, named in ((3, "company_name (会社名): String should have at most 200 characters (got '株株"),
+                       (4, "address (住所): String should have at most 300 characters (got '東東"),
+                       (5, "industry (業種): String should have at most 100 characters (got '業業")):
+        status, reason = rows[row]
+        assert status == "refused" and reason.startswith(named) and len(reason) < 300, (row, reason)
