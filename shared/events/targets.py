@@ -36,7 +36,7 @@ class TargetDetails(Frozen):
     owner: Annotated[str | None, Limit(max_length=100)] = Field(
         default=None, min_length=1, description="one owner's target within the team; none: the team's own",
         examples=["tanaka"])
-    month: str = Field(description="the month the target is for, YYYY-MM (1900-01 to 2099-12)",
+    month: Annotated[str, Limit(max_length=7)] = Field(description="the month the target is for, YYYY-MM (1900-01 to 2099-12)",
                        examples=["2026-04"])
     amount: int = Field(ge=0, le=MAX_YEN, strict=True, description="target of won amount for the month, JPY",
                         examples=[12_000_000])

@@ -534,7 +534,7 @@ GROUPS = {  # endpoint group -> (permission, roles allowed, paths)
         "/customers?q=ABC", "/customers/{a}/timeline", "/customers/{a}/summary", "/follow-up/stagnation"]),
     "manager views": ("pipeline:read", {"manager", "auditor"}, [
         "/pipeline", "/pipeline/summary?group_by=team", "/pipeline/funnel", "/pipeline/stage-durations",
-        "/pipeline/win-rates",
+        "/pipeline/win-rates", "/pipeline/forecast?group_by=site", "/pipeline/targets", "/pipeline/achievement",
         "/pipeline/stagnation", "/pipeline/no-next-action", "/pipeline/overdue-next-actions", "/kpis",
         "/outcomes/reasons?outcome=lost", "/alerts/duplicates"]),
     "auditor views": ("audit:read", {"auditor"}, [

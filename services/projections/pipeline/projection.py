@@ -50,10 +50,10 @@ def _registered(event: ev.CustomerRegistered, states: dict[UUID, CustomerState])
 
 class PipelineProjection(Projection):
     name = t.NAME
-    tables = (*t.TABLES, t.TARGETS)
+    tables = t.TABLES
 
     def schema(self) -> dict[str, Sequence[Composable]]:
-        return {**t.schema(self.table), **t.targets_schema(self.table)}
+        return t.schema(self.table)
 
     def write_targets(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
         targets.write(curs, self.table(t.TARGETS), events)

@@ -17,7 +17,8 @@ STATES = "pipeline_states"  # each customer's CustomerState as JSON
 CUSTOMERS = "pipeline_customers"  # each customer's columns that deal rows show: the last touch per department
 OUTCOMES = "pipeline_outcomes"  # one row per won or lost deal: its reasons with their notes, the win note
 VERSIONS = f"{NAME}_versions"  # kept by the projection machinery: the customer's events applied
-TABLES = (DEALS, STAGE_HISTORY, STATES, CUSTOMERS, OUTCOMES)
+TARGETS = "pipeline_targets"  # one row per target set (history kept): shared/events/targets.py
+TABLES = (DEALS, STAGE_HISTORY, STATES, CUSTOMERS, OUTCOMES, TARGETS)
 
 DEAL_COLUMNS = (
     "deal_id", "customer_id", "company_name", "company_key", "title", "phase", "stage", "status", "owner", "team",
@@ -70,15 +71,13 @@ def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]
             SQL("CREATE INDEX ON {0} (outcome, closed_at DESC NULLS LAST, deal_id) INCLUDE (reason_ids)"
                 ).format(outcomes),
         ],
+        **targets_schema(table),
     }
 
 
-# Teams' monthly sales targets (shared/events/targets.py): one row per target set, so the history stays; the
-# latest version per team, owner and month is the target in force (services/projections/pipeline/targets.py).
-TARGETS = "pipeline_targets"
-
-
 def targets_schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]]:
+    """Teams' monthly sales targets: the latest version per team, owner and month is the target in force
+    (``targets.py``)."""
     targets = table(TARGETS)
     return {TARGETS: [
         SQL("CREATE TABLE {0} (stream_id uuid NOT NULL, version bigint NOT NULL, team text NOT NULL, owner text, "
