@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     timeline_pool_size: int = Field(default=8, ge=1, description="read connections of the timeline API")
     timeline_statement_timeout: int = Field(default=15, ge=1, description="seconds a read query may run")
     max_request_bytes: int = Field(default=256 * 1024, ge=1024,
-                                   description="largest request body the command API reads (else 413)")
+                                   description="largest request body either API reads (else 413)")
     metrics_port: int | None = Field(default=None, description="relay, projection worker, ingest: serve Prometheus "
                                                                "metrics on this port (unset: none)")
     metrics_host: str = Field(default="127.0.0.1", description="address those metrics listen on (0.0.0.0 in a "

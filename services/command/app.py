@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.command.body_limit import BodyLimit
+from services.body_limit import BodyLimit
 from services.command.routes import customers as customer_routes, deals, sales_activity, targets, tickets
 from services.command.writer import BatchingWriter
 from services.http_errors import install_error_handlers

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg import Connection, IsolationLevel
 
+from services.body_limit import BodyLimit
 from services.observability import database_answers, install_observability
 from services.projections.migrations import read_models
 from services.security import install_auth_handlers
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, reader: EventStoreReader | None
 
     app = FastAPI(title="customer-timeline timeline API", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, page_prefix="/ui")  # the dashboard's forms
     install_timeline_error_handlers(app)
     install_auth_handlers(app)
     install_observability(app, Metrics(), database_answers(lambda: app.state.pool))
