@@ -29,11 +29,11 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
-from shared.commands import HANDLERS, Command, RegisterCustomer
+from shared.commands import HANDLERS, OTHER_CUSTOMER, PAIR_HANDLERS, Command, RegisterCustomer, UnmergeCustomer
 from shared.domain.customer import CommandContext, Customer
 from shared.domain.errors import (
-    AlreadyExistsError, DomainError, IdempotencyKeyReusedError, InvalidFieldError, NotFoundError,
-    VersionConflictError, WriteContentionError,
+    AlreadyExistsError, CustomerMergedError, DomainError, IdempotencyKeyReusedError, InvalidFieldError,
+    InvalidStateError, NotFoundError, VersionConflictError, WriteContentionError,
 )
 from shared.events import Actor
 from shared.events.limits import Limit, message, problems
@@ -230,17 +230,35 @@ class Customers(Application[UUID]):
                 customer = self._load(envelope.customer_id, customers, must_exist=True)
                 if envelope.expected_version is not None and envelope.expected_version != customer.version:
                     raise VersionConflictError(envelope.expected_version, customer.version)
+                command = envelope.command
+                if customer.state.merged_into is not None and not isinstance(command, UnmergeCustomer):
+                    raise CustomerMergedError(customer.id, customer.state.merged_into)
                 before = len(customer._pending_events)
-                created = HANDLERS[type(envelope.command)](customer, envelope.command, ctx)
+                if type(command) in PAIR_HANDLERS:
+                    return self._apply_pair(customer, command, ctx, customers)
+                created = HANDLERS[type(command)](customer, command, ctx)
         except DomainError as error:
             return error
-        new_events = customer._pending_events[before:]
-        return Outcome(
-            customer_id=str(customer.id), stream_version=customer.version,
-            events=[{"event_id": str(e.event_id), "type": type(e).__name__, "stream_version": e.originator_version}
-                    for e in new_events],
-            created={k: str(v) for k, v in (created or {}).items()},
-        )
+        return _outcome(customer, customer._pending_events[before:], created)
+
+    def _apply_pair(self, customer: Customer, command: Command, ctx: CommandContext,
+                    customers: dict[UUID, Customer | None]) -> Result:
+        """A command on two streams (a merge): the other customer is loaded here, both saved together."""
+        other_id = OTHER_CUSTOMER[type(command)](command, customer)
+        if other_id is None:
+            raise InvalidStateError(f"customer {customer.id} is not merged into another")
+        other_id = UUID(str(other_id))
+        if other_id not in customers:
+            customers.update(self.load_many([other_id]))
+        other = self._load(other_id, customers, must_exist=True)
+        if other.state.merged_into is not None and other_id != customer.id:
+            raise InvalidFieldError("into", f"customer {other_id} is itself merged into {other.state.merged_into}; "
+                                    "merge into that one")
+        before, other_before = len(customer._pending_events), len(other._pending_events)
+        PAIR_HANDLERS[type(command)](customer, other, command, ctx)
+        outcome = _outcome(customer, customer._pending_events[before:], {})
+        outcome.events += [{**_event_ref(e), "customer_id": str(other.id)} for e in other._pending_events[other_before:]]
+        return outcome
 
     @staticmethod
     def _load(customer_id: UUID, customers: dict[UUID, Customer | None], must_exist: bool) -> Customer | None:
@@ -248,6 +266,16 @@ class Customers(Application[UUID]):
         if customer is None and must_exist:
             raise NotFoundError("customer", customer_id)
         return customer
+
+
+def _event_ref(event: Any) -> dict[str, Any]:
+    return {"event_id": str(event.event_id), "type": type(event).__name__, "stream_version": event.originator_version}
+
+
+def _outcome(customer: Customer, new_events: list[Any], created: dict[str, Any] | None) -> Outcome:
+    return Outcome(customer_id=str(customer.id), stream_version=customer.version,
+                   events=[_event_ref(e) for e in new_events],
+                   created={k: str(v) for k, v in (created or {}).items()})
 
 
 def _replay(envelope: Envelope, request_hash: str, answer: Any) -> Result:

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     WRITE_SUCCESS = "success:write"  # onboarding progress, satisfaction
     WRITE_FEEDBACK = "feedback:write"  # usage, trouble, requests, upsell hints
     READ_CUSTOMERS = "customers:read"  # one customer's timeline, summary, state; search
+    MERGE_CUSTOMERS = "customers:merge"  # merge two records of one company, and undo it
     READ_PIPELINE = "pipeline:read"  # manager views
     WRITE_TARGETS = "targets:write"  # teams' (and owners') monthly sales targets
     READ_AUDIT = "audit:read"  # raw events, state as of a time, hash chains
@@ -40,10 +41,10 @@ class Permission(StrEnum):
 
 P = Permission
 ROLES: dict[str, frozenset[Permission]] = {
-    "sales": frozenset({P.WRITE_CUSTOMERS, P.WRITE_DEALS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
+    "sales": frozenset({P.WRITE_CUSTOMERS, P.WRITE_DEALS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS, P.MERGE_CUSTOMERS}),
     "cs": frozenset({P.WRITE_TICKETS, P.WRITE_SUCCESS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
     "support": frozenset({P.WRITE_TICKETS, P.WRITE_SUCCESS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
-    "manager": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.WRITE_TARGETS}),
+    "manager": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.WRITE_TARGETS, P.MERGE_CUSTOMERS}),
     "auditor": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.READ_AUDIT}),
     "admin": frozenset(),  # tokens are managed with the command line (customer-timeline tokens), not over HTTP
 }

@@ -19,6 +19,7 @@ from shared.events.base import Frozen
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
 from shared.events.deal import DealDetails, ImportedStage, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
 from shared.events.limits import refuse_unfit
+from shared.events.merges import MergeDetails, UnmergeDetails
 from shared.events.sales_activity import (
     ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
     MeetingOutcome, MeetingPlan, ProposalDetails, QuoteDetails, RevisionRequest, RevisionResult,
@@ -204,7 +205,22 @@ class HandOffToCS(DealCommand):
     details: HandoffDetails
 
 
+class MergeCustomer(Command):
+    """Merge this customer (a duplicate) into ``details.into``: an event on both streams."""
+
+    name = "merge_customer"
+    details: MergeDetails
+
+
+class UnmergeCustomer(Command):
+    """Undo this customer's merge into its survivor."""
+
+    name = "unmerge_customer"
+    details: UnmergeDetails
+
+
 Handler = Callable[[Customer, Any, CommandContext], "dict[str, UUID] | None"]
+PairHandler = Callable[[Customer, Customer, Any, CommandContext], None]
 
 # Which aggregate method answers each command; the dict it returns names what was created.
 HANDLERS: dict[type[Command], Handler] = {
@@ -239,4 +255,15 @@ HANDLERS: dict[type[Command], Handler] = {
     HandOffToCS: lambda c, m, x: c.hand_off_to_cs(m.deal_id, m.details, x),
 }
 
-COMMAND_TYPES: dict[str, type[Command]] = {cls.name: cls for cls in (RegisterCustomer, *HANDLERS)}
+# Commands that change two streams at once (saved in one transaction): the other customer's id, from the
+# command and the customer it is sent to, and the aggregate method given both.
+OTHER_CUSTOMER: dict[type[Command], Callable[[Any, Customer], "UUID | str | None"]] = {
+    MergeCustomer: lambda m, c: m.details.into,
+    UnmergeCustomer: lambda m, c: c.state.merged_into,
+}
+PAIR_HANDLERS: dict[type[Command], PairHandler] = {
+    MergeCustomer: lambda c, other, m, x: c.merge_into(other, m.details, x),
+    UnmergeCustomer: lambda c, other, m, x: c.unmerge_from(other, m.details, x),
+}
+
+COMMAND_TYPES: dict[str, type[Command]] = {cls.name: cls for cls in (RegisterCustomer, *HANDLERS, *PAIR_HANDLERS)}

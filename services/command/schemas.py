@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, Field, create_model, model_valida
 from shared.commands import DealImport, StageChange
 from shared.events.limits import refuse_unfit
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
+from shared.events.merges import MergeDetails, UnmergeDetails
 from shared.events.deal import DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
 from shared.events.sales_activity import (
     ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
@@ -62,6 +63,8 @@ OpenDealRequest = _request(DealDetails, "OpenDealRequest")
 RecordOnboardingRequest = _request(OnboardingProgress, "RecordOnboardingRequest")
 RecordFeedbackRequest = _request(CustomerFeedbackDetails, "RecordFeedbackRequest")
 ImportDealRequest = _request(DealImport, "ImportDealRequest")
+MergeCustomerRequest = _request(MergeDetails, "MergeCustomerRequest")
+UnmergeCustomerRequest = _request(UnmergeDetails, "UnmergeCustomerRequest")
 RecordSatisfactionRequest = _request(SatisfactionDetails, "RecordSatisfactionRequest")
 OpenTicketRequest = _request(TicketDetails, "OpenTicketRequest")
 UpdateTicketRequest = _request(TicketUpdate, "UpdateTicketRequest")
@@ -90,6 +93,8 @@ class EventRef(BaseModel):
     event_id: UUID
     type: str = Field(examples=["HearingRecorded"])
     stream_version: int = Field(examples=[7])
+    customer_id: UUID | None = Field(default=None, description="another customer's stream, when the command "
+                                                               "wrote to two (a merge: the survivor's)")
 
 
 class CommandResponse(BaseModel):

@@ -13,8 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.http_errors import READ_HTTP_CODES, error, error_responses, install_error_handlers
+from shared.domain.errors import CustomerMergedError
 
 ERROR_RESPONSES = error_responses({
+    307: "the customer was merged into another (`customer_merged`): `Location` is the same view of the survivor",
     404: "unknown customer",
     409: "a stored event can no longer be read (`unreadable_stream`)",
     422: "an invalid query or path value, named in `field`",
@@ -35,8 +37,16 @@ async def _unstorable_value(_: Request, problem: psycopg.DataError) -> JSONRespo
     return error(422, "invalid_request", f"a query value the database cannot take: {problem}")
 
 
+async def _merged(request: Request, problem: CustomerMergedError) -> JSONResponse:
+    """A merged customer's views point to its survivor: the same path (and query) under the survivor's id."""
+    path = request.url.path.replace(str(problem.customer_id), problem.survivor_id)
+    location = path + (f"?{request.url.query}" if request.url.query else "")
+    return JSONResponse({**problem.detail(), "location": location}, status_code=307, headers={"Location": location})
+
+
 def install_timeline_error_handlers(app: FastAPI) -> None:
     install_error_handlers(app, READ_HTTP_CODES)
+    app.add_exception_handler(CustomerMergedError, _merged)
     app.add_exception_handler(psycopg.errors.UndefinedTable, _read_model_missing)
     app.add_exception_handler(psycopg.errors.QueryCanceled, _query_cancelled)
     app.add_exception_handler(psycopg.DataError, _unstorable_value)  # a last guard; parameters are checked first

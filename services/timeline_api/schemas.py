@@ -49,6 +49,8 @@ class DealRef(PhaseStage):
 # --- customers -------------------------------------------------------------------------
 class TimelineEntryOut(BaseModel):
     event_id: UUID
+    customer_id: UUID = Field(description="whose stream: the customer's, or one merged into it",
+                              examples=[EX_CUSTOMER])
     stream_version: int = Field(examples=[12])
     occurred_at: datetime = Field(examples=[EX_AT])
     recorded_at: datetime = Field(examples=[EX_AT])
@@ -167,6 +169,11 @@ class TicketOut(BaseModel):
     deal_id: UUID | None = None
 
 
+class MergedCustomer(BaseModel):
+    customer_id: UUID = Field(examples=[EX_CUSTOMER])
+    company_name: str = Field(examples=["㈱ABC"])
+
+
 class CustomerSummary(BaseModel):
     """One page for CS and support: who the customer is, what sales learned and promised, what is open."""
 
@@ -183,6 +190,9 @@ class CustomerSummary(BaseModel):
                                                        "cs": "2026-02-10T15:00:00+09:00"}])
     onboarding_progress: int | None = Field(examples=[40])
     satisfaction: int | None = Field(examples=[4])
+    merged_customers: list[MergedCustomer] = Field(
+        default_factory=list, description="customer records merged into this one (名寄せ): their contacts, deals "
+                                          "and tickets are included above, their timelines in this one's")
 
 
 # --- pipeline --------------------------------------------------------------------------

@@ -28,11 +28,12 @@ from shared.stored_rows import StoreTables, events_of_types
 STATUS_ORDER = {"open": 0, "won": 1, "lost": 2}
 
 
-def handoff_notes(conn: Connection, store: StoreTables, reader: EventStoreReader, customer_id: UUID
+def handoff_notes(conn: Connection, store: StoreTables, reader: EventStoreReader, customer_ids: list[UUID]
                   ) -> dict[str, s.HandoffOut]:
-    """The latest hand-off of each deal of the customer; an unreadable stored row is left out."""
+    """The latest hand-off of each deal of the customers (one, or a survivor and those merged into it); an
+    unreadable stored row is left out."""
     found: dict[str, s.HandoffOut] = {}
-    for row in events_of_types(conn, store, [customer_id], [get_topic(HandedOffToCS)]):
+    for row in events_of_types(conn, store, customer_ids, [get_topic(HandedOffToCS)]):
         if (e := row.event(reader.mapper)) is None:
             continue
         found[str(e.deal_id)] = s.HandoffOut(goal=e.goal, cautions=e.cautions, expectations=e.expectations,
@@ -71,7 +72,7 @@ def _deal(state: CustomerState, deal_id: str, row: dict, handoff: s.HandoffOut |
 
 
 def customer_summary(customer_id: UUID, projected: ProjectedCustomer, handoffs: dict[str, s.HandoffOut],
-                     process: ProcessDefinition) -> s.CustomerSummary:
+                     process: ProcessDefinition, merged: list[tuple[UUID, str]] = ()) -> s.CustomerSummary:
     state = projected.state
     deals = [_deal(state, d, projected.deals[d], handoffs.get(d), process) for d in state.deals]
     deals.sort(key=lambda d: (STATUS_ORDER.get(d.status, 3), -d.stage_entered_at.timestamp()))
@@ -84,4 +85,5 @@ def customer_summary(customer_id: UUID, projected: ProjectedCustomer, handoffs: 
         contacts=[s.ContactOut(contact_id=UUID(c), **contact.model_dump()) for c, contact in state.contacts.items()],
         deals=deals, tickets=tickets, last_touch=state.last_touch,
         onboarding_progress=state.onboarding_progress, satisfaction=state.satisfaction,
+        merged_customers=[s.MergedCustomer(customer_id=c, company_name=name) for c, name in merged],
     )

@@ -185,6 +185,30 @@ class Customer:
         self._trigger(ev.StageChanged, ctx, at=at, deal_id=deal_id, from_phase=deal.phase, from_stage=deal.stage,
                       to_phase=ctx.process.phase_of(stage).id, to_stage=stage, note=note)
 
+    def merge_into(self, survivor: Customer, details: Any, ctx: CommandContext) -> None:
+        """This customer is the survivor's duplicate: one event on each stream, nothing rewritten."""
+        if survivor.id == self.id:
+            raise InvalidFieldError("into", "a customer cannot be merged into itself")
+        if self.state.absorbed:
+            raise InvalidStateError(f"customer {self.id} holds merged customers ({', '.join(self.state.absorbed)}); "
+                                    "undo those merges first")
+        if survivor.state.merged_into is not None:
+            raise InvalidFieldError("into", f"customer {survivor.id} is itself merged into "
+                                    f"{survivor.state.merged_into}; merge into that one")
+        self._trigger(ev.CustomerMerged, ctx, survivor_id=survivor.id, survivor_name=survivor.state.company_name,
+                      note=details.note)
+        survivor._trigger(ev.CustomerAbsorbed, ctx, merged_id=self.id, merged_name=self.state.company_name,
+                          note=details.note)
+
+    def unmerge_from(self, survivor: Customer, details: Any, ctx: CommandContext) -> None:
+        """Undo this customer's merge: again one event on each stream."""
+        if self.state.merged_into != str(survivor.id):
+            raise InvalidStateError(f"customer {self.id} is not merged into {survivor.id}")
+        self._trigger(ev.CustomerUnmerged, ctx, survivor_id=survivor.id, survivor_name=survivor.state.company_name,
+                      note=details.note)
+        survivor._trigger(ev.CustomerReleased, ctx, merged_id=self.id, merged_name=self.state.company_name,
+                          note=details.note)
+
     def record_feedback(self, details: Any, ctx: CommandContext) -> None:
         self._known_deal(details.deal_id)
         self._trigger(ev.CustomerFeedbackRecorded, ctx, details)

@@ -49,6 +49,20 @@ class StageOrderError(InvalidStateError):
     code = "stage_order"
 
 
+class CustomerMergedError(InvalidStateError):
+    """The customer was merged into another: write to the survivor (or undo the merge)."""
+
+    code = "customer_merged"
+
+    def __init__(self, customer_id: object, survivor_id: object) -> None:
+        super().__init__(f"customer {customer_id} is merged into {survivor_id}; write to that customer, or undo "
+                         "the merge")
+        self.customer_id, self.survivor_id = str(customer_id), str(survivor_id)
+
+    def detail(self) -> dict[str, Any]:
+        return {**super().detail(), "survivor_id": self.survivor_id}
+
+
 @dataclass(frozen=True)
 class UnmetCriterion:
     id: str

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared import events as ev
+from shared.events.merges import MERGE_EVENTS
 from shared.events.sales_activity import BantStatus
 
 
@@ -96,6 +97,8 @@ class CustomerState(BaseModel):
     tickets: dict[str, Ticket] = Field(default_factory=dict)
     onboarding_progress: int | None = None
     satisfaction: int | None = None
+    merged_into: str | None = None  # the survivor this customer was merged into (its views point there)
+    absorbed: list[str] = Field(default_factory=list)  # customers merged into this one, in merge order
     head_hash: str = ev.GENESIS_HASH
 
 
@@ -209,7 +212,19 @@ def _count(attr: str) -> Callable[[Deal, Any], None]:
     return lambda d, e: setattr(d, attr, getattr(d, attr) + 1)
 
 
+def _absorbed(s: CustomerState, e: ev.CustomerAbsorbed) -> None:
+    s.absorbed.append(str(e.merged_id))
+
+
+def _released(s: CustomerState, e: ev.CustomerReleased) -> None:
+    s.absorbed.remove(str(e.merged_id))
+
+
 CUSTOMER_EVOLVERS: dict[type, Callable[[CustomerState, Any], None]] = {
+    ev.CustomerMerged: lambda s, e: setattr(s, "merged_into", str(e.survivor_id)),
+    ev.CustomerUnmerged: lambda s, e: setattr(s, "merged_into", None),
+    ev.CustomerAbsorbed: _absorbed,
+    ev.CustomerReleased: _released,
     ev.ContactAdded: _contact_added,
     ev.TouchpointRecorded: _touchpoint,
     ev.LeadSourceRecorded: _lead_source,
@@ -248,7 +263,9 @@ DEAL_EVOLVERS: dict[type, Callable[[Deal, Any], None]] = {
 def evolve(state: CustomerState, event: ev.CustomerEvent) -> None:
     """Record one event (other than registration) in the state."""
     department = event.actor.department
-    if department not in state.last_touch or state.last_touch[department] < event.occurred_at:
+    if type(event) in MERGE_EVENTS:
+        pass  # a merge is about the records, not a touch of the customer
+    elif department not in state.last_touch or state.last_touch[department] < event.occurred_at:
         state.last_touch[department] = event.occurred_at
     if (deal_evolver := DEAL_EVOLVERS.get(type(event))) is not None:
         deal_evolver(state.deals[str(event.deal_id)], event)  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from shared.events.deal import (
     DealEvent, DealImported, DealLost, DealOpened, DealWon, NextActionCompleted, NextActionSet, SatisfiedCriterion, StageChanged,
     TemperatureSet,
 )
+from shared.events.merges import CustomerAbsorbed, CustomerMerged, CustomerReleased, CustomerUnmerged
 from shared.events.sales_activity import (
     ApprovalStatusUpdated, ContractSigned, ContractTermsUpdated, HandedOffToCS, HearingRecorded, MeetingHeld,
     MeetingScheduled, ProposalFeedbackRecorded, ProposalSent, QuoteSubmitted, RevisionDone, RevisionRequested,
@@ -23,6 +24,7 @@ EVENT_TYPES: dict[str, type[CustomerEvent]] = {
         HearingRecorded, MeetingScheduled, MeetingHeld, ProposalSent, QuoteSubmitted, ProposalFeedbackRecorded,
         RevisionRequested, RevisionDone, ApprovalStatusUpdated, ContractTermsUpdated, ContractSigned, HandedOffToCS,
         OnboardingProgressRecorded, SatisfactionRecorded, CustomerFeedbackRecorded, TicketOpened, TicketUpdated, TicketResolved,
+        CustomerMerged, CustomerAbsorbed, CustomerUnmerged, CustomerReleased,
     )
 }
 

@@ -21,6 +21,7 @@ from shared import commands as cmd
 from shared.application import Envelope, Outcome
 from shared.events import EVENT_TYPES, Actor, CustomerEvent, Selection, StageChanged
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
+from shared.events.merges import MergeDetails, UnmergeDetails
 from shared.events.deal import (
     ImportedStage,
     DealDetails, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails,
@@ -175,6 +176,13 @@ def story(customers) -> list[CustomerEvent]:
                                               imported=ImportedStage(stage="in_approval", source="台帳.xlsx"))))
     b = run(cmd.OpenDeal(details=DealDetails(title="追加ライセンス", owner="tanaka")))["deal_id"]
     deal(cmd.LoseDeal, b, details=LossDetails(reason=Selection(choice="competitor", note="A社に決定")))
+    # A duplicate record merged in and split off again, then this record merged into another and back.
+    twin = d.register("㈱テスト工業", SALES, next(clock))
+    other = d.register("株式会社テスト工業ホールディングス", SALES, next(clock))
+    d.run(cmd.MergeCustomer(details=MergeDetails(into=cid, note="重複登録")), twin, SALES, next(clock))
+    d.run(cmd.UnmergeCustomer(details=UnmergeDetails()), twin, SALES, next(clock))
+    run(cmd.MergeCustomer(details=MergeDetails(into=other)))
+    run(cmd.UnmergeCustomer(details=UnmergeDetails(note="別会社")))
     # Recorded last, happened first: a visit entered a day late.
     d.run(cmd.RecordTouchpoint(details=TouchpointDetails(channel="visit", direction="outbound", summary="飛び込み訪問")),
           cid, SALES, START - timedelta(days=1))
@@ -182,7 +190,7 @@ def story(customers) -> list[CustomerEvent]:
 
 
 def newest_first(events: list[CustomerEvent]) -> list[UUID]:
-    ordered = sorted(events, key=lambda e: (e.occurred_at, e.originator_version), reverse=True)
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.originator_version, e.event_id), reverse=True)
     return [e.event_id for e in ordered]
 
 
@@ -259,7 +267,7 @@ def test_the_timeline_is_newest_first_and_pages_without_overlap(story, timeline,
     ids = [e.event_id for e in first.entries + second.entries]
     assert len(first.entries) == len(second.entries) == 10 and len(set(ids)) == 20
     assert ids == newest_first(story)[:20]
-    assert first.entries[0].kind == "DealLost", "the latest occurrence comes first"
+    assert first.entries[0].kind == "CustomerUnmerged", "the latest occurrence comes first"
 
     pages, cursor = [], None
     while True:

@@ -127,6 +127,14 @@ CASES = [  # (event class, fields, Japanese, English)
     (ev.TicketResolved, {"resolution": "パスワード再設定で解決", "ticket_id": uuid4()},
      "問い合わせ解決: パスワード再設定で解決",
      "Ticket resolved: パスワード再設定で解決"),
+    (ev.CustomerMerged, {"survivor_id": uuid4(), "survivor_name": "株式会社ABC", "note": "旧社名で重複登録"},
+     "名寄せ: 株式会社ABC に統合: 旧社名で重複登録", "Merged into 株式会社ABC: 旧社名で重複登録"),
+    (ev.CustomerAbsorbed, {"merged_id": uuid4(), "merged_name": "㈱ABC"},
+     "名寄せ: ㈱ABC を統合", "Merged in ㈱ABC"),
+    (ev.CustomerUnmerged, {"survivor_id": uuid4(), "survivor_name": "株式会社ABC", "note": "別会社"},
+     "名寄せ解除: 株式会社ABC から分離: 別会社", "Unmerged from 株式会社ABC: 別会社"),
+    (ev.CustomerReleased, {"merged_id": uuid4(), "merged_name": "㈱ABC"},
+     "名寄せ解除: ㈱ABC を分離", "Unmerged ㈱ABC"),
 ]
 
 

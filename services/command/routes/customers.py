@@ -68,3 +68,16 @@ async def record_onboarding(customer_id: UUID, body: s.RecordOnboardingRequest, 
              summary="Record customer satisfaction (満足度, CS)", **CREATED)
 async def record_satisfaction(customer_id: UUID, body: s.RecordSatisfactionRequest, send: SendDep):
     return await send(customer_id, c.RecordSatisfaction(details=body.details()), body)
+
+
+@router.post("/{customer_id}/merge", dependencies=[Depends(require(P.MERGE_CUSTOMERS))],
+             summary="Merge this customer (a duplicate record) into another (名寄せ): both streams get an event, "
+                     "nothing is rewritten; this customer's views then point to the survivor", **CREATED)
+async def merge_customer(customer_id: UUID, body: s.MergeCustomerRequest, send: SendDep):
+    return await send(customer_id, c.MergeCustomer(details=body.details()), body)
+
+
+@router.post("/{customer_id}/unmerge", dependencies=[Depends(require(P.MERGE_CUSTOMERS))],
+             summary="Undo this customer's merge (名寄せ解除): again an event on both streams", **CREATED)
+async def unmerge_customer(customer_id: UUID, body: s.UnmergeCustomerRequest, send: SendDep):
+    return await send(customer_id, c.UnmergeCustomer(details=body.details()), body)

@@ -20,6 +20,7 @@ from services.projections.base import Projection
 from services.projections.duplicates import tables as t
 from services.projections.handlers import Handlers
 from shared.events import CustomerEvent, CustomerRegistered
+from shared.events.merges import MERGE_EVENTS
 
 COUNTED_DEPARTMENT = "sales"  # CS, support and tech talking to a customer is not a duplicate approach
 COMPANIES = Handlers()  # events that say which company a customer is
@@ -41,7 +42,7 @@ class DuplicatesProjection(Projection):
         keys = self._company_keys(curs, events)
         rows = [(e.event_id, keys[c], c, e.occurred_at, e.actor.user, e.actor.team, e.actor.site)
                 for c, customer_events in events.items() if c in keys
-                for e in customer_events if e.actor.department == COUNTED_DEPARTMENT]
+                for e in customer_events if e.actor.department == COUNTED_DEPARTMENT and type(e) not in MERGE_EVENTS]
         if rows:
             curs.executemany(SQL("INSERT INTO {0} (event_id, company_key, customer_id, occurred_at, actor_user, "
                                  "team, site) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING")

@@ -41,6 +41,45 @@ def projected_customer(conn: Connection, customer_id: UUID) -> ProjectedCustomer
     return ProjectedCustomer(CustomerState.model_validate(row[0]), row[1], {str(d["deal_id"]): d for d in deals})
 
 
+@dataclass(frozen=True)
+class MergeLinks:
+    merged_into: UUID | None  # the survivor this customer was merged into
+    absorbed: tuple[UUID, ...]  # the customers merged into this one
+
+    def streams(self, customer_id: UUID) -> list[UUID]:
+        """The customer's own stream and those of the customers merged into it."""
+        return [customer_id, *self.absorbed]
+
+
+def merge_links(conn: Connection, customer_id: UUID) -> MergeLinks:
+    """A customer's merges as the pipeline holds them (none before the projection has reached it)."""
+    row = conn.execute(SQL("SELECT state->>'merged_into', state->'absorbed' FROM {0} WHERE customer_id = %s").format(
+        Identifier(STATES)), (customer_id,)).fetchone()
+    if row is None:
+        return MergeLinks(None, ())
+    return MergeLinks(UUID(row[0]) if row[0] else None, tuple(UUID(c) for c in row[1] or ()))
+
+
+def with_merged(conn: Connection, survivor: ProjectedCustomer) -> tuple[ProjectedCustomer, list[tuple[UUID, str]]]:
+    """The survivor's view including each customer merged into it (deals, contacts, tickets, last touch),
+    and those customers (id, company name); the survivor's own profile stays."""
+    merged = [(UUID(c), found) for c in survivor.state.absorbed if (found := projected_customer(conn, UUID(c)))]
+    if not merged:
+        return survivor, []
+    state = survivor.state.model_copy(deep=True)
+    deals = dict(survivor.deals)
+    for _, other in merged:
+        state.deals.update(other.state.deals)
+        state.contacts.update(other.state.contacts)
+        state.tickets.update(other.state.tickets)
+        for department, at in other.state.last_touch.items():
+            if department not in state.last_touch or state.last_touch[department] < at:
+                state.last_touch[department] = at
+        deals.update(other.deals)
+    return (ProjectedCustomer(state, survivor.version, deals, survivor.source),
+            [(c, other.state.company_name) for c, other in merged])
+
+
 def replayed_customer(process: ProcessDefinition, customer_id: UUID, state: CustomerState,
                       version: int) -> ProjectedCustomer:
     """A customer the projection has not reached yet, from a state replayed from its stream: the deal rows
@@ -52,11 +91,13 @@ def replayed_customer(process: ProcessDefinition, customer_id: UUID, state: Cust
 _SEARCH = """
 SELECT s.customer_id, s.state->>'company_name' AS company_name, s.state->>'company_key' AS company_key,
        s.state->>'industry' AS industry,
-       (SELECT count(*) FROM {deals} d WHERE d.customer_id = s.customer_id AND d.status = 'open')
-           AS open_deals,
+       (SELECT count(*) FROM {deals} d WHERE d.status = 'open' AND d.customer_id = ANY(s.customer_id ||
+            ARRAY(SELECT jsonb_array_elements_text(s.state->'absorbed')::uuid))) AS open_deals,
        (SELECT max(t.value::timestamptz) FROM jsonb_each_text(s.state->'last_touch') AS t) AS last_touch_at
 FROM {states} s
-WHERE strpos(s.state->>'company_key', %(key)s) > 0
+WHERE s.state->>'merged_into' IS NULL
+  AND s.customer_id IN (SELECT coalesce((m.state->>'merged_into')::uuid, m.customer_id) FROM {states} m
+                        WHERE strpos(m.state->>'company_key', %(key)s) > 0)
   AND (%(after_name)s::text IS NULL
        OR (s.state->>'company_name', s.customer_id) > (%(after_name)s::text, %(after_id)s::uuid))
 ORDER BY s.state->>'company_name', s.customer_id
@@ -66,7 +107,8 @@ LIMIT %(limit)s
 
 def search_customers(conn: Connection, key: str, limit: int,
                      after: tuple[str, UUID] | None = None) -> list[dict[str, Any]]:
-    """Customers whose normalised company key contains ``key``, by company name; ``after``: keyset."""
+    """Customers whose normalised company key contains ``key``, by company name; ``after``: keyset. A merged
+    customer is found as its survivor (under the survivor's name), never itself."""
     after_name, after_id = after or (None, None)
     query = SQL(_SEARCH).format(deals=Identifier(DEALS), states=Identifier(STATES))
     with conn.cursor(row_factory=dict_row) as curs:

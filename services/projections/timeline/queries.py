@@ -1,14 +1,15 @@
 """Reading a customer's timeline: newest first, filtered, one page at a time.
 
-Entries are ordered by when they happened (``occurred_at``), then by stream version,
-both descending; the pair is unique within a customer, so a cursor holding it says
-exactly where the next page starts, even when new entries arrive in between. Cursors
+Entries are ordered by when they happened (``occurred_at``), then by stream version and
+event id, all descending; the three are unique, so a cursor holding them says exactly
+where the next page starts, even when new entries arrive in between (and over the
+streams of merged customers). Cursors
 are the read models' one codec (``services.projections.cursors``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -46,11 +47,11 @@ class TimelinePage:
     next_cursor: str | None  # pass as ``before`` for the next (older) page; None: this is the last page
 
 
-def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Collection[str] | None = None,
+def customer_timeline(conn: Connection, customer_id: UUID | Sequence[UUID], *, departments: Collection[str] | None = None,
                       kinds: Collection[str] | None = None, since: datetime | None = None,
                       until: datetime | None = None, limit: int = 50, before: str | None = None,
                       suffix: str = "") -> TimelinePage:
-    """One page of a customer's timeline, newest first.
+    """One page of a customer's timeline (or of several customers', merged), newest first.
 
     ``departments`` / ``kinds``: keep only entries of these departments (sales, cs,
     support, tech) / event kinds (class names). ``since`` <= occurred_at < ``until``.
@@ -59,7 +60,8 @@ def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Colle
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    conditions, params = [SQL("customer_id = %s")], [customer_id]
+    ids = [customer_id] if isinstance(customer_id, UUID) else list(customer_id)
+    conditions, params = [SQL("customer_id = ANY(%s)")], [ids]
     if departments is not None:
         conditions.append(SQL("department = ANY(%s)"))
         params.append(list(departments))
@@ -73,15 +75,15 @@ def customer_timeline(conn: Connection, customer_id: UUID, *, departments: Colle
         conditions.append(SQL("occurred_at < %s"))
         params.append(until)
     if before is not None:
-        conditions.append(SQL("(occurred_at, stream_version) < (%s, %s)"))
-        params.extend(cursors.decode(before, cursors.aware, cursors.bigint))
+        conditions.append(SQL("(occurred_at, stream_version, event_id) < (%s, %s, %s)"))
+        params.extend(cursors.decode(before, cursors.aware, cursors.bigint, UUID))
     query = SQL("SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, "
                 "team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name FROM {0} "
-                "WHERE {1} ORDER BY occurred_at DESC, stream_version DESC LIMIT %s").format(
+                "WHERE {1} ORDER BY occurred_at DESC, stream_version DESC, event_id DESC LIMIT %s").format(
         Identifier(ENTRIES + suffix), SQL(" AND ").join(conditions))
     with conn.cursor(row_factory=class_row(TimelineEntry)) as curs:
         entries = curs.execute(query, [*params, limit + 1]).fetchall()
     if len(entries) <= limit:
         return TimelinePage(entries, None)
     last = entries[limit - 1]
-    return TimelinePage(entries[:limit], cursors.encode(last.occurred_at, last.stream_version))
+    return TimelinePage(entries[:limit], cursors.encode(last.occurred_at, last.stream_version, last.event_id))

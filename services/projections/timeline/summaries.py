@@ -212,6 +212,26 @@ def ticket_resolved(e: ev.TicketResolved, p: ProcessDefinition) -> Summary:
     return titled(("問い合わせ解決", "Ticket resolved"), e.resolution)
 
 
+@SUMMARIES.on(ev.CustomerMerged)
+def customer_merged(e: ev.CustomerMerged, p: ProcessDefinition) -> Summary:
+    return titled((f"名寄せ: {short(e.survivor_name)} に統合", f"Merged into {short(e.survivor_name)}"), e.note)
+
+
+@SUMMARIES.on(ev.CustomerAbsorbed)
+def customer_absorbed(e: ev.CustomerAbsorbed, p: ProcessDefinition) -> Summary:
+    return titled((f"名寄せ: {short(e.merged_name)} を統合", f"Merged in {short(e.merged_name)}"), e.note)
+
+
+@SUMMARIES.on(ev.CustomerUnmerged)
+def customer_unmerged(e: ev.CustomerUnmerged, p: ProcessDefinition) -> Summary:
+    return titled((f"名寄せ解除: {short(e.survivor_name)} から分離", f"Unmerged from {short(e.survivor_name)}"), e.note)
+
+
+@SUMMARIES.on(ev.CustomerReleased)
+def customer_released(e: ev.CustomerReleased, p: ProcessDefinition) -> Summary:
+    return titled((f"名寄せ解除: {short(e.merged_name)} を分離", f"Unmerged {short(e.merged_name)}"), e.note)
+
+
 def summarize(event: ev.CustomerEvent, process: ProcessDefinition) -> Summary:
     """The (ja, en) one-liner of an event; its type name for a type without a summary."""
     return SUMMARIES(event, process)

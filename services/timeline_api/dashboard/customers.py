@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.timeline_api.dashboard.render import language, page
 from services.timeline_api.dashboard.session import may
@@ -25,7 +25,7 @@ from services.timeline_api.dependencies import ConnDep, EventStoreDep, ProcessDe
 from services.timeline_api.routes import customers as api
 from services.timeline_api.routes import follow_up
 from shared.auth import Permission as P
-from shared.domain.errors import InvalidFieldError, NotFoundError
+from shared.domain.errors import CustomerMergedError, InvalidFieldError, NotFoundError
 from shared.events import EVENT_TYPES
 
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(may(P.READ_CUSTOMERS))])
@@ -115,7 +115,10 @@ def customer_page(request: Request, customer_id: str, conn: ConnDep, store: Even
         known_customer(cid, conn, store)
     except NotFoundError:
         return not_found(request)
-    summary = api.summary(cid, conn, store, reader, process)
+    try:
+        summary = api.summary(cid, conn, store, reader, process)
+    except CustomerMergedError as merged:  # a duplicate record: its survivor's page shows its history
+        return RedirectResponse(f"/ui/customers/{merged.survivor_id}", status_code=303)
 
     departments = [d for d in dict.fromkeys(department or ()) if d]
     kinds = [k for k in dict.fromkeys(kind or ()) if k]

@@ -118,6 +118,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                                 "This customer is not registered, or the address is wrong. Find it through the customer search."),
     "cu_to_search": ("顧客検索へ", "To the customer search"),
     "cu_company": ("会社情報", "Company"),
+    "cu_merged": ("名寄せで統合した顧客（その履歴も含めて表示）", "Customer records merged into this one (their history included)"),
     "cu_address": ("所在地", "Address"),
     "cu_website": ("Webサイト", "Website"),
     "cu_onboarding": ("導入進捗", "Onboarding"),
@@ -218,6 +219,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cu_kind_TicketOpened": ("問い合わせ起票", "Ticket opened"),
     "cu_kind_TicketUpdated": ("問い合わせ更新", "Ticket updated"),
     "cu_kind_TicketResolved": ("問い合わせ解決", "Ticket resolved"),
+    "cu_kind_CustomerMerged": ("名寄せ（統合先へ）", "Merged into another"),
+    "cu_kind_CustomerAbsorbed": ("名寄せ（統合）", "Merged in"),
+    "cu_kind_CustomerUnmerged": ("名寄せ解除", "Unmerged"),
+    "cu_kind_CustomerReleased": ("名寄せ解除（分離）", "Merged customer released"),
     # forecast and targets (analytics page)
     "fc_forecast": ("売上予測（受注予定月別の加重パイプライン）", "Forecast (weighted pipeline by month of expected close)"),
     "fc_forecast_help": ("進行中の案件の金額 × 現在のステージの受注確度（プロセス定義）の合計。",

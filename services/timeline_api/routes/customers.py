@@ -7,7 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from services.projections.pipeline.customers import projected_customer, replayed_customer, search_customers
+from services.projections.pipeline.customers import (
+    MergeLinks, merge_links, projected_customer, replayed_customer, search_customers, with_merged,
+)
 from services.projections import cursors
 from services.projections.timeline.queries import customer_timeline
 from services.security import require
@@ -20,7 +22,7 @@ from services.timeline_api.queries.event_store import replay
 from services.timeline_api.summary import customer_summary, handoff_notes
 from shared.auth import Permission as P
 from shared.company_key import company_key
-from shared.domain.errors import InvalidFieldError
+from shared.domain.errors import CustomerMergedError, InvalidFieldError
 from shared.events import EVENT_TYPES, Department
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=ERROR_RESPONSES,
@@ -54,8 +56,9 @@ def timeline(customer_id: KnownCustomerDep, conn: ConnDep, period: PeriodDep,
              limit: Limit = 50, cursor: Cursor = None) -> s.TimelinePage:
     if unknown := sorted(set(kind or ()) - set(EVENT_TYPES)):
         raise InvalidFieldError("query.kind", f"unknown event type(s): {', '.join(unknown)}", sorted(EVENT_TYPES))
-    page = customer_timeline(conn, customer_id, departments=department, kinds=kind, since=period.since,
-                             until=period.until, limit=limit, before=cursor)
+    links = _survivor(conn, customer_id)
+    page = customer_timeline(conn, links.streams(customer_id), departments=department, kinds=kind,
+                             since=period.since, until=period.until, limit=limit, before=cursor)
     return s.TimelinePage(customer_id=customer_id, next_cursor=page.next_cursor,
                           entries=[s.TimelineEntryOut.model_validate(e, from_attributes=True) for e in page.entries])
 
@@ -65,8 +68,19 @@ def timeline(customer_id: KnownCustomerDep, conn: ConnDep, period: PeriodDep,
                     "(課題, 導入理由, 決裁者, 予算, 導入時期, BANT) and handed off, tickets, last touch per department")
 def summary(customer_id: KnownCustomerDep, conn: ConnDep, store: EventStoreDep, reader: ReaderDep,
             process: ProcessDep) -> s.CustomerSummary:
+    links = _survivor(conn, customer_id)
     projected = projected_customer(conn, customer_id)
     if projected is None:  # registered a moment ago, not projected yet: this page replays the stream instead
         customer = replay(reader, customer_id)
         projected = replayed_customer(process, customer_id, customer.state, customer.version)
-    return customer_summary(customer_id, projected, handoff_notes(conn, store, reader, customer_id), process)
+    projected, merged = with_merged(conn, projected)
+    notes = handoff_notes(conn, store, reader, links.streams(customer_id))
+    return customer_summary(customer_id, projected, notes, process, merged)
+
+
+def _survivor(conn, customer_id: UUID) -> MergeLinks:
+    """The customer's merges; a customer merged into another answers with a pointer there (307)."""
+    links = merge_links(conn, customer_id)
+    if links.merged_into is not None:
+        raise CustomerMergedError(customer_id, links.merged_into)
+    return links
