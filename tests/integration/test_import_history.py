@@ -1,5 +1,5 @@
 """A CRM export with two years of won, lost and open deals imports with one command per file, and the
-funnel, win rates, as-of pipeline, stagnation and duplicate-approach alerts agree with figures computed here
+funnel, win rates, forecast, as-of pipeline, stagnation and duplicate-approach alerts agree with figures computed here
 in plain Python over the same CSV rows (never with the project's code).
 
 The files are ``examples/import/history/``: 80 accounts, 18 reps whose team and site are only in
@@ -52,6 +52,7 @@ def read_rows() -> list[dict]:
         rows = list(csv.DictReader(f))
     for r in rows:
         r.update(team=reps[r["担当者"]]["チーム"], site=reps[r["担当者"]]["拠点"], engaged=parse_day(r["商談開始日"]),
+                 expected=parse_day(r["受注予定日"]),
                  closed=parse_day(r["完了日"]), amount=int(r["金額"]) if r["金額"] else None,
                  outcome={"受注": "won", "失注": "lost"}.get(r["フェーズ"], "open"))
     return rows
@@ -143,6 +144,26 @@ def test_win_rates_in_2025_match_the_file(imported, group_by: str) -> None:
             c[0 if r["outcome"] == "won" else 1] += 1
             c[2 if r["outcome"] == "won" else 3] += r["amount"]
     assert got == {g: (w, lo, wa, la, round(w / (w + lo), 9)) for g, (w, lo, wa, la) in counts.items()}
+
+
+def test_the_forecast_per_site_and_month_matches_the_file(imported) -> None:
+    """Open deals: 商談中 ones stand in ヒアリング実施済み (20 % in the default process), 見込み ones in リード獲得
+    (10 %, no amount, no expected close)."""
+    _, _, api, _ = imported
+    body = get(api, "/pipeline/forecast", group_by="site")
+    got = {g["group"]: {m["month"]: (m["deals"], m["amount"], m["weighted_amount"]) for m in g["months"]}
+           for g in body["groups"]}
+    expected: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+    for r in ROWS:
+        if r["outcome"] != "open":
+            continue
+        cell = expected[r["site"]][r["expected"].strftime("%Y-%m") if r["expected"] else None]
+        cell[0] += 1
+        cell[1] += r["amount"] or 0
+        cell[2] += (r["amount"] or 0) * (20 if r["フェーズ"] == "商談中" else 10) // 100
+    assert got == {site: {m: tuple(c) for m, c in months.items()} for site, months in expected.items()}
+    assert sum(g["weighted_amount"] for g in body["groups"]) == sum(
+        c[2] for months in expected.values() for c in months.values()) > 0
 
 
 def test_the_pipeline_as_of_a_past_date_matches_the_file(imported) -> None:

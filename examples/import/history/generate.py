@@ -3,7 +3,8 @@
     python examples/import/history/generate.py
 
 The files look like an export from another SFA tool: their own stage words (見込み, 商談中, 受注, 失注),
-an engage date (商談開始日, 2024/04/01) and a close date written two ways (24-06-30 and 2024年6月30日),
+an engage date (商談開始日, 2024/04/01), a close date written two ways (24-06-30 and 2024年6月30日) and an
+expected close (受注予定日),
 reps' teams and sites only in a second file, and prospects without a company.
 """
 
@@ -48,7 +49,8 @@ def main(seed: int = 2024, accounts: int = 80, deals: int = 600) -> None:
     home = {c: rng.randrange(len(reps)) for c in companies}  # each company's usual rep
     with (HERE / "opportunities.csv").open("w", encoding="utf-8", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["商談ID", "取引先", "商品", "担当者", "フェーズ", "商談開始日", "完了日", "金額", "理由", "メモ"])
+        out.writerow(["商談ID", "取引先", "商品", "担当者", "フェーズ", "商談開始日", "完了日", "受注予定日", "金額", "理由",
+                      "メモ"])
         for n in range(1, deals + 1):
             company = rng.choice(companies)
             rep = reps[home[company] if rng.random() < 0.8 else rng.randrange(len(reps))]
@@ -67,6 +69,7 @@ def main(seed: int = 2024, accounts: int = 80, deals: int = 600) -> None:
                           engaged.strftime("%Y/%m/%d") if stage != "見込み" else "",
                           "" if closed is None else closed.strftime("%y-%m-%d") if n % 2 else
                           f"{closed.year}年{closed.month}月{closed.day}日",
+                          "" if stage == "見込み" else (closed or engaged + timedelta(days=90)).strftime("%Y/%m/%d"),
                           amount if stage != "見込み" else "", reason, note])
 
 
