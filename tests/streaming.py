@@ -6,12 +6,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from fastapi.testclient import TestClient
+
+from services.command.app import create_app as create_command_app
 from services.projections.app import build_worker
 from services.projections.worker import ProjectionWorker
 from services.relay.app import build_relay
+from services.timeline_api.app import create_app as create_timeline_app
+from shared.application import Customers
+from shared.bootstrap import build_customers
 from shared.settings import Settings
+
+EVERY_PROJECTION = ("pipeline", "timeline", "duplicates")
 
 
 def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
@@ -55,7 +65,29 @@ def running(settings: Settings, projections: tuple[str, ...] = (), relay: bool =
             worker.close()
 
 
-def caught_up(conn: Any, projections: tuple[str, ...] = ("pipeline", "timeline", "duplicates")) -> bool:
+@dataclass(frozen=True)
+class Served:
+    settings: Settings
+    customers: Customers
+    client: TestClient  # the command API
+    api: TestClient  # the timeline API
+    conn: psycopg.Connection  # autocommit, for the tests' own reads
+
+
+@contextmanager
+def serving(settings: Settings, projections: tuple[str, ...] = EVERY_PROJECTION) -> Iterator[Served]:
+    """Both APIs in process, the relay and the named projection workers in threads, until the block ends."""
+    customers = build_customers(settings)
+    try:
+        with TestClient(create_command_app(settings, customers)) as client, \
+                TestClient(create_timeline_app(settings, customers.reader)) as api, \
+                running(settings, projections), psycopg.connect(settings.database_url, autocommit=True) as conn:
+            yield Served(settings, customers, client, api, conn)
+    finally:
+        customers.close()
+
+
+def caught_up(conn: Any, projections: tuple[str, ...] = EVERY_PROJECTION) -> bool:
     """Every projection has applied every customer's events up to the stream head."""
     return all(conn.execute(f"SELECT count(*) FROM stream_heads h LEFT JOIN {name}_versions v USING (customer_id) "
                             "WHERE v.version IS DISTINCT FROM h.version").fetchone()[0] == 0

@@ -28,19 +28,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from services.command.app import create_app as create_command_app
 from services.projections.rebuild import rebuild
 from services.projections.registry import PROJECTIONS
-from services.timeline_api.app import create_app as create_timeline_app
 from shared.audit import verify_chain
-from shared.bootstrap import build_customers
 from shared.events.targets import targets_stream_id
 from shared.process import default_process_definition
-from tests.streaming import caught_up, checksum, eventually, running
+from tests.streaming import caught_up, checksum, eventually, serving
 from tests.support import auth, post
 
 JST = timezone(timedelta(hours=9))
@@ -121,16 +117,10 @@ def write_history(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def stack(isolated):
-    settings = isolated()
-    customers = build_customers(settings)
-    with TestClient(create_command_app(settings, customers)) as client, \
-            TestClient(create_timeline_app(settings, customers.reader)) as api, \
-            running(settings, ("pipeline", "timeline", "duplicates")), \
-            psycopg.connect(settings.database_url, autocommit=True) as conn:
-        write_history(client)
-        eventually(lambda: caught_up(conn), timeout=60)
-        yield {"client": client, "api": api, "conn": conn, "settings": settings, "customers": customers}
-    customers.close()
+    with serving(isolated()) as s:
+        write_history(s.client)
+        eventually(lambda: caught_up(s.conn), timeout=60)
+        yield {"client": s.client, "api": s.api, "conn": s.conn, "settings": s.settings, "customers": s.customers}
 
 
 def get(stack: dict, path: str, role: str = "manager", expect: int = 200, **params: Any) -> Any:

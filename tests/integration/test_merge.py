@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from services.command.app import create_app as create_command_app
 from services.projections.duplicates.projection import DuplicatesProjection
 from services.projections.pipeline.projection import PipelineProjection
 from services.projections.timeline.projection import TimelineProjection
-from services.timeline_api.app import create_app as create_timeline_app
-from shared.bootstrap import build_customers
-from tests.streaming import caught_up, checksum, eventually, running
+from tests.streaming import caught_up, checksum, eventually, serving
 from tests.support import auth, post, run_cli
 
 HONSHA = {"user": "tanaka", "team": "本社営業1課", "department": "sales", "site": "東京本社"}
@@ -32,14 +28,8 @@ TABLES = {name: (*cls.tables, f"{name}_versions") for name, cls in
 
 @pytest.fixture(scope="module")
 def stack(isolated):
-    settings = isolated()
-    customers = build_customers(settings)
-    with TestClient(create_command_app(settings, customers)) as client, \
-            TestClient(create_timeline_app(settings, customers.reader)) as api, \
-            running(settings, ("pipeline", "timeline", "duplicates")), \
-            psycopg.connect(settings.database_url, autocommit=True) as conn:
-        yield settings, client, api, conn
-    customers.close()
+    with serving(isolated()) as s:
+        yield s.settings, s.client, s.api, s.conn
 
 
 def get(api: TestClient, path: str, expect: int = 200, role: str = "manager", **params):

@@ -15,17 +15,14 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from services.command.app import create_app as create_command_app
 from services.projections.pipeline import outcomes
 from services.projections.pipeline.projection import PipelineProjection
-from services.timeline_api.app import create_app as create_timeline_app
 from shared import commands as c
 from shared.application import Envelope, Outcome
-from shared.bootstrap import build_customers
 from shared.events import Actor, Selection
 from shared.events.customer import TouchpointDetails
 from shared.events.deal import DealDetails, TemperatureDetails
-from tests.streaming import caught_up, checksum, eventually, running
+from tests.streaming import caught_up, checksum, eventually, serving
 from tests.support import ACTOR, auth, post, register, run_cli
 
 JST = timezone(timedelta(hours=9))
@@ -47,13 +44,8 @@ def at(days: float) -> str:
 
 @pytest.fixture(scope="module")
 def stack(isolated):
-    settings = isolated()
-    customers = build_customers(settings)
-    with TestClient(create_command_app(settings, customers)) as client, \
-            TestClient(create_timeline_app(settings, customers.reader)) as api, \
-            running(settings, ("pipeline",)), psycopg.connect(settings.database_url, autocommit=True) as conn:
-        yield settings, customers, client, api, conn
-    customers.close()
+    with serving(isolated(), ("pipeline",)) as s:
+        yield s.settings, s.customers, s.client, s.api, s.conn
 
 
 def settled(conn: psycopg.Connection) -> None:

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from services.command.app import create_app as create_command_app
 from services.timeline_api.app import create_app as create_timeline_app
 from shared.bootstrap import build_customers
-from tests.streaming import caught_up, eventually, running
+from tests.streaming import caught_up, eventually, serving
 from tests.support import ACTOR, auth, post
 
 JST = timezone(timedelta(hours=9))
@@ -193,16 +193,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(isolated):
-    settings = isolated()
-    customers = build_customers(settings)
-    with TestClient(create_command_app(settings, customers)) as client, \
-            TestClient(create_timeline_app(settings, customers.reader)) as api, \
-            running(settings, ("pipeline", "timeline", "duplicates")), \
-            psycopg.connect(settings.database_url, autocommit=True) as conn:
-        story = write_history(client)
-        eventually(lambda: caught_up(conn), timeout=60)
-        yield Stack(api, conn, story)
-    customers.close()
+    with serving(isolated()) as s:
+        story = write_history(s.client)
+        eventually(lambda: caught_up(s.conn), timeout=60)
+        yield Stack(s.api, s.conn, story)
 
 
 def ids(items: list[dict], key: str = "deal_id") -> list[str]:

@@ -29,14 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from services.command.app import create_app as create_command_app
-from services.timeline_api.app import create_app as create_timeline_app
-from shared.bootstrap import build_customers
-from tests.streaming import caught_up, eventually, running
+from tests.streaming import caught_up, eventually, serving
 from tests.support import auth, post
 
 JST = timezone(timedelta(hours=9))
@@ -118,16 +114,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(isolated):
-    settings = isolated()
-    customers = build_customers(settings)
-    with TestClient(create_command_app(settings, customers)) as client, \
-            TestClient(create_timeline_app(settings, customers.reader)) as api, \
-            running(settings, ("pipeline", "timeline", "duplicates")), \
-            psycopg.connect(settings.database_url, autocommit=True) as conn:
-        written = write_history(client)
-        eventually(lambda: caught_up(conn), timeout=60)
-        yield Stack(api, {key: did for key, (_, did) in written.items()})
-    customers.close()
+    with serving(isolated()) as s:
+        written = write_history(s.client)
+        eventually(lambda: caught_up(s.conn), timeout=60)
+        yield Stack(s.api, {key: did for key, (_, did) in written.items()})
 
 
 # --- win rates ---------------------------------------------------------------------------------
