@@ -7,6 +7,7 @@
   translations), loaded with errors naming the line;
 - ``readers.py``: CSV (UTF-8, UTF-8 with BOM, Shift_JIS/cp932) and Excel (.xlsx) rows as dicts,
   numbered as the spreadsheet numbers them;
+- ``lookups.py``: columns of a second file joined to each row by one of its values;
 - ``rows.py``: one row -> one command ``Envelope`` (ids and idempotency keys derived from the
   file's own codes, so a second run appends nothing);
 - ``run.py``: batches through ``Customers.execute`` (dry run or real), progress, summary, report.

@@ -3,13 +3,19 @@
 - customers -> ``RegisterCustomer`` under ``customer_id_for(code)``, key ``import:customers:<code>``
 - contacts  -> ``AddContact`` to ``customer_id_for(customer code)``,
                key ``import:contacts:<customer code>:<e-mail, else name>``
-- deals     -> ``ImportDeal`` (opened directly at its current stage, nothing fabricated),
+- deals     -> ``ImportDeal`` (its stage, the earlier stages dated under ``stage_dates``, and how
+               it ended: won / lost with close date, reason and note; nothing fabricated),
                key ``import:deals:<deal number>``
+
+The row's owner, team and site (where the file gives them) are the actor of its events; lookup
+files (``lookups.py``) add columns to the row first; a row without a customer code is refused,
+skipped or given to the placeholder customer, as ``missing_customer`` says.
 
 Cells are tidied before validation, never guessed at: codes are NFKC-normalised (full-width
 ``Ｃ００１`` is ``C001``) and stripped; amounts may carry ``¥``, ``円`` and thousands separators;
-dates may be written ``2025/03/31``, ``2025-03-31`` or ``2025年3月31日`` (Excel dates are used
-as they are); times without an offset are in the mapping's timezone; yes/no cells accept
+dates are read with the mapping's ``date_format`` first, then as ``2025/03/31``, ``2025-03-31``
+or ``2025年3月31日`` (Excel dates are used as they are), and a date in none of them is refused
+naming them all; times without an offset are in the mapping's timezone; yes/no cells accept
 ○ / はい / true / 1 and × / いいえ / false / 0. Anything else goes to the model as written, so
 the refusal is the model's own (``amount (金額): Input should be a valid integer ...``), with the
 same limits as an API call (``shared.events.limits``: no control characters, maximum lengths,
