@@ -1,4 +1,4 @@
-"""How deals move: phase funnel and time in stage (``pipeline_stage_history``), and the KPIs.
+"""How deals move: phase funnel (``pipeline_phase_entries``), time in stage (``pipeline_stage_history``), KPIs.
 
 A deal's group (team, owner or site) is the deal's own (``pipeline_deals``), not whoever moved it.
 """
@@ -12,7 +12,7 @@ from psycopg import Connection
 from psycopg.sql import SQL, Composable, Identifier
 
 from services.projections.pipeline.deals import GROUP_COLUMNS
-from services.projections.pipeline.tables import DEALS, STAGE_HISTORY
+from services.projections.pipeline.tables import DEALS, PHASE_ENTRIES, STAGE_HISTORY
 
 
 _TABLES = {"deals": Identifier(DEALS), "history": Identifier(STAGE_HISTORY)}
@@ -28,19 +28,10 @@ def _period(column: str, since: datetime | None, until: datetime | None) -> tupl
 
 
 _FUNNEL = """
-WITH entries AS (
-    SELECT h.deal_id, h.phase, p.pos, min(h.entered_at) AS entered_at
-    FROM {history} h JOIN unnest(%(phases)s::text[]) WITH ORDINALITY AS p(phase, pos) ON p.phase = h.phase
-    GROUP BY h.deal_id, h.phase, p.pos
-), furthest AS (
-    SELECT deal_id, max(pos) AS pos FROM entries GROUP BY deal_id
-)
-SELECT {group} AS grp, e.phase, count(*) AS entered, count(*) FILTER (WHERE f.pos > e.pos) AS advanced,
-       count(*) FILTER (WHERE f.pos = e.pos AND d.status = 'lost') AS lost
-FROM entries e
-JOIN furthest f ON f.deal_id = e.deal_id
-JOIN {deals} d ON d.deal_id = e.deal_id
-WHERE {period}
+SELECT {group} AS grp, d.phase, count(*) AS entered, count(*) FILTER (WHERE d.advanced) AS advanced,
+       count(*) FILTER (WHERE d.lost) AS lost
+FROM {entries} d
+WHERE d.phase = ANY(%(phases)s::text[]) AND {period}
 GROUP BY 1, 2
 """
 
@@ -49,9 +40,10 @@ def funnel(conn: Connection, phases: list[str], since: datetime | None, until: d
            group_by: str | None) -> list[tuple[str | None, str, int, int, int]]:
     """(group, phase, entered, advanced, lost): deals whose first entry into a phase lies in the period,
     how many of them have reached a later phase since (a won deal that skipped 提案 advanced from
-    ヒアリング), and how many were lost in that phase."""
-    period, params = _period("e.entered_at", since, until)
-    query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], period=period, **_TABLES)
+    ヒアリング), and how many were lost in that phase (their furthest). One row per deal and phase entered
+    (``pipeline_phase_entries``, kept by the projection), so no history is grouped per request."""
+    period, params = _period("d.entered_at", since, until)
+    query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], period=period, entries=Identifier(PHASE_ENTRIES))
     return conn.execute(query, {**params, "phases": phases}).fetchall()
 
 
@@ -59,7 +51,7 @@ _DURATIONS = """
 SELECT {group} AS grp, h.stage, count(*) AS stays,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY h.duration_seconds) / 86400 AS median_days,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY h.duration_seconds) / 86400 AS p90_days
-FROM {history} h JOIN {deals} d ON d.deal_id = h.deal_id
+FROM {history} h {join}
 WHERE h.left_at IS NOT NULL AND {period}
 GROUP BY 1, 2
 """
@@ -69,7 +61,8 @@ def stage_durations(conn: Connection, since: datetime | None, until: datetime | 
                     group_by: str | None) -> list[tuple[str | None, str, int, float, float]]:
     """(group, stage, stays, median days, p90 days) over the stays that ended in the period."""
     period, params = _period("h.left_at", since, until)
-    query = SQL(_DURATIONS).format(group=GROUP_COLUMNS[group_by], period=period, **_TABLES)
+    join = SQL("JOIN {deals} d ON d.deal_id = h.deal_id").format(**_TABLES) if group_by else SQL("")
+    query = SQL(_DURATIONS).format(group=GROUP_COLUMNS[group_by], period=period, join=join, **_TABLES)
     return conn.execute(query, params).fetchall()
 
 

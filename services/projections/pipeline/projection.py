@@ -27,6 +27,7 @@ from services.projections.handlers import Handlers
 from services.projections.pipeline import tables as t
 from services.projections.pipeline import targets
 from services.projections.pipeline.outcomes import Closings
+from services.projections.pipeline.phase_entries import PhaseEntries
 from services.projections.pipeline.stage_history import StageHistory
 from shared import events as ev
 from shared.domain.facts import missing_information
@@ -76,11 +77,13 @@ class PipelineProjection(Projection):
         touched = {c: dict(states[c].last_touch) for c in events if c in states}
         history = StageHistory.load(curs, self.table(t.STAGE_HISTORY), events)
         closings = Closings()
+        entries = PhaseEntries.load(curs, self.table(t.PHASE_ENTRIES), self.process, events)
         for customer_events in events.values():
             for event in customer_events:
                 STATE_HANDLERS(event, states)
                 history.record(event)
                 closings.record(event)
+                entries.record(event)
         curs.executemany(SQL("INSERT INTO {0} (customer_id, state) VALUES (%s, %s) ON CONFLICT (customer_id) "
                              "DO UPDATE SET state = EXCLUDED.state").format(self.table(t.STATES)),
                          [(c, Jsonb(states[c].model_dump(mode="json"))) for c in events])
@@ -96,6 +99,7 @@ class PipelineProjection(Projection):
             self.table(t.DEALS), columns, SQL(", ").join(SQL("%s") * len(t.DEAL_COLUMNS)), updates), changed)
         history.save(curs, self.table(t.STAGE_HISTORY))
         closings.save(curs, self.table(t.OUTCOMES), states)
+        entries.save(curs, self.table(t.PHASE_ENTRIES), states)
 
     def _deal_rows(self, customer_id: UUID, state: CustomerState) -> dict[str, dict[str, Any]]:
         return {d: deal_row(self.process, customer_id, UUID(d), state) for d in state.deals}

@@ -16,9 +16,10 @@ STAGE_HISTORY = "pipeline_stage_history"  # one row per stay of a deal in a stag
 STATES = "pipeline_states"  # each customer's CustomerState as JSON
 CUSTOMERS = "pipeline_customers"  # each customer's columns that deal rows show: the last touch per department
 OUTCOMES = "pipeline_outcomes"  # one row per won or lost deal: its reasons with their notes, the win note
+PHASE_ENTRIES = "pipeline_phase_entries"  # per deal and phase: its first entry, got further, lost there
 VERSIONS = f"{NAME}_versions"  # kept by the projection machinery: the customer's events applied
 TARGETS = "pipeline_targets"  # one row per target set (history kept): shared/events/targets.py
-TABLES = (DEALS, STAGE_HISTORY, STATES, CUSTOMERS, OUTCOMES, TARGETS)
+TABLES = (DEALS, STAGE_HISTORY, STATES, CUSTOMERS, OUTCOMES, PHASE_ENTRIES, TARGETS)
 
 DEAL_COLUMNS = (
     "deal_id", "customer_id", "company_name", "company_key", "title", "phase", "stage", "status", "owner", "team",
@@ -70,6 +71,13 @@ def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]
                 "search text NOT NULL)").format(outcomes),
             SQL("CREATE INDEX ON {0} (outcome, closed_at DESC NULLS LAST, deal_id) INCLUDE (reason_ids)"
                 ).format(outcomes),
+        ],
+        PHASE_ENTRIES: [  # the funnel (analytics.py, phase_entries.py)
+            SQL("CREATE TABLE {0} (deal_id uuid NOT NULL, phase text NOT NULL, customer_id uuid NOT NULL, "
+                "entered_at timestamptz NOT NULL, advanced boolean NOT NULL, lost boolean NOT NULL, team text, "
+                "owner text, site text, PRIMARY KEY (deal_id, phase))").format(table(PHASE_ENTRIES)),
+            SQL("CREATE INDEX ON {0} (entered_at) INCLUDE (phase, advanced, lost, team, owner, site)").format(
+                table(PHASE_ENTRIES)),
         ],
         **targets_schema(table),
     }
