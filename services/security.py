@@ -34,7 +34,9 @@ async def authenticated(
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthenticatedError("a bearer token is required (Authorization: Bearer <token>)")
     store: TokenStore = request.app.state.tokens
-    principal = await asyncio.to_thread(store.principal, token.strip())
+    principal = store.cached_principal(token.strip())  # most requests: no thread, no query
+    if principal is False:
+        principal = await asyncio.to_thread(store.principal, token.strip())
     if principal is None:
         raise UnauthenticatedError("the token is unknown or revoked")
     return principal

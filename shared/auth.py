@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from psycopg import Cursor
@@ -115,6 +115,14 @@ class TokenStore:
         with self._transaction() as curs:
             curs.execute("SELECT token_id, role, actor, issued_at, revoked_at FROM api_tokens ORDER BY issued_at")
             return [dict(row) for row in curs.fetchall()]
+
+    def cached_principal(self, token: str) -> Principal | None | Literal[False]:
+        """What ``principal`` answers, from the cache without a query; False when the cache cannot say."""
+        with self._lock:
+            cached = self._cache.get(token_hash(token))
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        return False
 
     def principal(self, token: str) -> Principal | None:
         """The principal of a valid token, or None for an unknown or revoked one."""

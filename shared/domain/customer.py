@@ -97,7 +97,7 @@ class Customer:
             originator_id=self._id, originator_version=self._version + 1, timestamp=now,
             occurred_at=at or ctx.occurred_at or now, actor=ctx.actor, idempotency_key=ctx.idempotency_key,
             prev_hash=self.state.head_hash if self.state else ev.GENESIS_HASH,
-            **{**(dict(payload) if payload is not None else {}), **fields},
+            **{**(payload.__dict__ if payload is not None else {}), **fields},  # dict(payload) asks for .keys()
         )
         self.mutate(event)
         self._pending_events.append(event)

@@ -92,17 +92,18 @@ class CustomerEvent(Frozen):
         return f"{cls.__module__}:{cls.__qualname__}"
 
     def stored_state(self) -> bytes:
-        """The bytes the event store keeps for this event (computed once)."""
-        if self._stored is None:
+        """The bytes the event store keeps for this event (computed once: the hash and the insert reuse them)."""
+        private = self.__pydantic_private__  # not self._stored: pydantic's __getattr__ is slow on a hot path
+        if (stored := private.get("_stored")) is None:
             state = self.model_dump(mode="json")
             if self.schema_version > 1:
                 state["class_version"] = self.schema_version
-            self._stored = canonical_json(state)
-        return self._stored
+            stored = private["_stored"] = canonical_json(state)
+        return stored
 
     def remember_stored_state(self, state: bytes) -> None:
         """Keep the bytes this event was read from, so its hash is of what is stored."""
-        self._stored = state
+        self.__pydantic_private__["_stored"] = state
 
     def hash(self) -> str:
         return stored_hash(self.topic(), self.stored_state())
