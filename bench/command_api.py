@@ -32,14 +32,15 @@ from uuid import UUID, uuid4
 import psycopg
 
 from bench._support import (
-    CpuMeter, Result, count_rows, issue_token, default_database_url, describe_postgres, drive, free_port,
-    fresh_database, http_request, percentile, postgres_server, run_threads,
+    CpuMeter, Result, child_pids, count_rows, issue_token, default_database_url, describe_postgres, drive, free_port,
+    fresh_database, http_request, percentile, postgres_server, process_cpu_seconds, run_threads,
 )
 
 CUSTOMERS = 2_000
 ACTOR = {"user": "bench", "department": "sales", "team": "本社営業1課", "site": "東京本社"}
 SUMMARY = "定例連絡 {n}: 導入後の利用状況を確認。次回の定例打ち合わせを来月第2週で調整中"
 EVENTS_TABLE = "customers_events"
+GOAL_RATIO, GOAL_P99_MS = 0.5, 100  # issue 15: HTTP API ÷ raw INSERT + COMMIT in the same run, and its p99
 
 
 # ---------------------------------------------------------------- 1. HTTP API
@@ -109,13 +110,20 @@ def bench_http(server_url: str, clients: int, seconds: float) -> Result:
                     return None
                 return http_request(port, random.choice(paths), touchpoint_body(next(counter)), token)
 
-            with CpuMeter({"server": server.pid, "load generator": os.getpid()}) as cpu:
+            serving = [server.pid, *child_pids(server.pid)]  # COMMAND_WORKERS > 1: uvicorn's worker processes
+            meter = {"server": server.pid, **{f"worker {n}": pid for n, pid in enumerate(serving[1:], 1)},
+                     "load generator": os.getpid()}
+            with CpuMeter(meter) as cpu:
+                server_cpu = sum(map(process_cpu_seconds, serving))
                 started = time.perf_counter()
                 asyncio.run(drive(port, clients, next_touchpoint, result, latencies))
                 result.seconds = time.perf_counter() - started
+                server_cpu = sum(map(process_cpu_seconds, serving)) - server_cpu
             stored = count_rows(db_url, EVENTS_TABLE) - CUSTOMERS
             transactions = count_write_transactions(db_url)
             latencies.sort()
+            result.p99 = percentile(latencies, 0.99)
+            result.cpu_per_event = server_cpu / max(result.count, 1)
             result.notes += [
                 f"201 responses: {result.count:,}; rows in {EVENTS_TABLE} (less {CUSTOMERS:,} registrations): "
                 f"{stored:,}" + ("" if stored == result.count else "  <-- MISMATCH"),
@@ -124,6 +132,8 @@ def bench_http(server_url: str, clients: int, seconds: float) -> Result:
                 f"latency p50 {percentile(latencies, 0.5) * 1000:,.1f} ms, "
                 f"p99 {percentile(latencies, 0.99) * 1000:,.1f} ms",
                 f"CPU (% of one core; {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}%): {cpu.describe()}",
+                f"server CPU per event: {result.cpu_per_event * 1000:.2f} ms ({len(serving)} process"
+                f"{'es' if len(serving) > 1 else ''})",
             ]
         finally:
             stop_server(server)
@@ -246,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         ratio = "—" if r is results[0] else (f"{api / r.rate:,.2f}×" if r.rate and api else "n/a")
         print(f"{r.label:{width}}  {r.rate:>10,.0f}  {sum(r.errors.values()):>7,}  {ratio:>10}")
+    raw = results[1].rate
+    if api and raw:
+        p99 = results[0].p99 * 1000
+        print(f"\nAPI = {api / raw:.2f}× raw (goal ≥ {GOAL_RATIO}×: {'met' if api / raw >= GOAL_RATIO else 'not met'}); "
+              f"p99 {p99:,.0f} ms (goal < {GOAL_P99_MS} ms: {'met' if p99 < GOAL_P99_MS else 'not met'}); "
+              f"server CPU {results[0].cpu_per_event * 1000:.2f} ms per event")
     return 0
 
 
