@@ -1,18 +1,19 @@
-"""How deals move: phase funnel (``pipeline_phase_entries``), time in stage (``pipeline_stage_history``), KPIs.
+"""How deals move: phase funnel (``pipeline_phase_entries``, ``pipeline_funnel_months``), time in stage
+(``pipeline_stage_history``), and the KPIs.
 
 A deal's group (team, owner or site) is the deal's own (``pipeline_deals``), not whoever moved it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from psycopg import Connection
 from psycopg.sql import SQL, Composable, Identifier
 
 from services.projections.pipeline.deals import GROUP_COLUMNS
-from services.projections.pipeline.tables import DEALS, PHASE_ENTRIES, STAGE_HISTORY
+from services.projections.pipeline.tables import DEALS, FUNNEL_MONTHS, PHASE_ENTRIES, STAGE_HISTORY
 
 
 _TABLES = {"deals": Identifier(DEALS), "history": Identifier(STAGE_HISTORY)}
@@ -28,23 +29,54 @@ def _period(column: str, since: datetime | None, until: datetime | None) -> tupl
 
 
 _FUNNEL = """
-SELECT {group} AS grp, d.phase, count(*) AS entered, count(*) FILTER (WHERE d.advanced) AS advanced,
-       count(*) FILTER (WHERE d.lost) AS lost
-FROM {entries} d
-WHERE d.phase = ANY(%(phases)s::text[]) AND {period}
+SELECT {group} AS grp, d.phase, sum(d.entered) AS entered, sum(d.advanced) AS advanced, sum(d.lost) AS lost
+FROM (SELECT phase, team, owner, site, entered, advanced, lost FROM {months} WHERE {months_in}
+      UNION ALL
+      SELECT phase, team, owner, site, 1, advanced::int, lost::int FROM {entries} WHERE {entries_in}) d
+WHERE d.phase = ANY(%(phases)s::text[])
 GROUP BY 1, 2
+HAVING sum(d.entered) > 0
 """
+
+
+def _first_month_from(moment: datetime) -> datetime:
+    """The start (UTC) of the first whole month at or after ``moment``."""
+    start = moment.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if start == moment:
+        return start
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+
+
+def _month_of(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def funnel(conn: Connection, phases: list[str], since: datetime | None, until: datetime | None,
            group_by: str | None) -> list[tuple[str | None, str, int, int, int]]:
     """(group, phase, entered, advanced, lost): deals whose first entry into a phase lies in the period,
     how many of them have reached a later phase since (a won deal that skipped 提案 advanced from
-    ヒアリング), and how many were lost in that phase (their furthest). One row per deal and phase entered
-    (``pipeline_phase_entries``, kept by the projection), so no history is grouped per request."""
-    period, params = _period("d.entered_at", since, until)
-    query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], period=period, entries=Identifier(PHASE_ENTRIES))
-    return conn.execute(query, {**params, "phases": phases}).fetchall()
+    ヒアリング), and how many were lost in that phase (their furthest).
+
+    From the projection's rows per deal and phase entered (``pipeline_phase_entries``): the whole months of
+    the period from their sums (``pipeline_funnel_months``), its part-months at either end from the rows."""
+    first = None if since is None else _first_month_from(since)  # whole months: [first, last)
+    last = None if until is None else _month_of(until)
+    months, ends = [SQL("TRUE")], []
+    if first is not None and last is not None and first >= last:  # no whole month inside: rows only
+        months, ends = [SQL("FALSE")], [SQL("(entered_at >= %(since)s AND entered_at < %(until)s)")]
+    else:
+        if first is not None:
+            months.append(SQL("month >= %(first_month)s"))
+            ends.append(SQL("(entered_at >= %(since)s AND entered_at < %(first)s)"))
+        if last is not None:
+            months.append(SQL("month < %(last_month)s"))
+            ends.append(SQL("(entered_at >= %(last)s AND entered_at < %(until)s)"))
+    query = SQL(_FUNNEL).format(group=GROUP_COLUMNS[group_by], months=Identifier(FUNNEL_MONTHS),
+                                entries=Identifier(PHASE_ENTRIES), months_in=SQL(" AND ").join(months),
+                                entries_in=SQL(" OR ").join(ends) if ends else SQL("FALSE"))
+    params = {"phases": phases, "since": since, "until": until, "first": first, "last": last,
+              "first_month": first and first.date(), "last_month": last and last.date()}
+    return [(g, p, int(n), int(a), int(lost)) for g, p, n, a, lost in conn.execute(query, params).fetchall()]
 
 
 _DURATIONS = """

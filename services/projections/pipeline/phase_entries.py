@@ -2,13 +2,15 @@
 
 A row says when the deal first entered the phase, whether it has reached a later phase since
 (``advanced``) and whether it was lost there, its furthest phase (``lost``), with the deal's team,
-owner and site, so the funnel of any period is one scan of this table, with no history to group.
-A batch loads the rows of the deals it moves and writes only the rows it changed.
+owner and site. ``pipeline_funnel_months`` sums the rows per month of entry (UTC), phase and group,
+so a funnel reads whole months from the sums and only the part-months at its ends from the rows
+(``analytics.funnel``). A batch loads the rows of the deals it moves, writes only the rows it
+changed, and adds what each change moves to the months' sums.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -26,8 +28,9 @@ ENTRIES = Handlers()
 class PhaseEntries:
     def __init__(self, process: ProcessDefinition, known: dict[UUID, dict[str, list[Any]]]) -> None:
         self.position = {p.id: i for i, p in enumerate(process.phases)}
-        self.rows = known  # deal -> phase -> [entered_at, advanced, lost]
+        self.rows = known  # deal -> phase -> [entered_at, advanced, lost, team, owner, site]
         self.changed: dict[tuple[UUID, str], UUID] = {}  # (deal, phase) -> customer
+        self.before: dict[tuple[UUID, str], tuple[Any, ...] | None] = {}  # the row as loaded, None if new
 
     @classmethod
     def load(cls, curs: Cursor, table: Identifier, process: ProcessDefinition,
@@ -35,10 +38,10 @@ class PhaseEntries:
         moved = list({e.deal_id for es in events.values() for e in es if type(e) in ENTRIES})
         known: dict[UUID, dict[str, list[Any]]] = {}
         if moved:
-            curs.execute(SQL("SELECT deal_id, phase, entered_at, advanced, lost FROM {0} WHERE deal_id = ANY(%s)")
-                         .format(table), (moved,))
-            for deal_id, phase, entered_at, advanced, lost in curs.fetchall():
-                known.setdefault(deal_id, {})[phase] = [entered_at, advanced, lost]
+            curs.execute(SQL("SELECT deal_id, phase, entered_at, advanced, lost, team, owner, site FROM {0} "
+                             "WHERE deal_id = ANY(%s)").format(table), (moved,))
+            for deal_id, phase, *row in curs.fetchall():
+                known.setdefault(deal_id, {})[phase] = row
         return cls(process, known)
 
     def record(self, event: ev.CustomerEvent) -> None:
@@ -49,29 +52,53 @@ class PhaseEntries:
             return
         entries = self.rows.setdefault(event.deal_id, {})
         if phase not in entries or at < entries[phase][0]:
-            entries.setdefault(phase, [at, False, False])[0] = at
-            self.changed[(event.deal_id, phase)] = event.originator_id
+            self._changing(event, phase)
+            entries.setdefault(phase, [at, False, False, None, None, None])[0] = at
         for other, row in entries.items():  # every earlier phase it entered: it got further
             if self.position[other] < self.position[phase] and not row[1]:
+                self._changing(event, other)
                 row[1] = True
-                self.changed[(event.deal_id, other)] = event.originator_id
 
     def lose(self, event: Any) -> None:
         entries = self.rows.get(event.deal_id)
         if entries:
             furthest = max(entries, key=self.position.__getitem__)
+            self._changing(event, furthest)
             entries[furthest][2] = True
-            self.changed[(event.deal_id, furthest)] = event.originator_id
 
-    def save(self, curs: Cursor, table: Identifier, states: dict[UUID, CustomerState]) -> None:
-        rows = []
+    def _changing(self, event: Any, phase: str) -> None:
+        key = (event.deal_id, phase)
+        if key not in self.changed:
+            row = self.rows.get(event.deal_id, {}).get(phase)
+            self.before[key] = None if row is None else tuple(row)
+            self.changed[key] = event.originator_id
+
+    def save(self, curs: Cursor, table: Identifier, months: Identifier, states: dict[UUID, CustomerState]) -> None:
+        rows, sums = [], {}
         for (deal_id, phase), customer_id in self.changed.items():
             deal = states[customer_id].deals[str(deal_id)]
-            rows.append((deal_id, phase, customer_id, *self.rows[deal_id][phase], deal.team, deal.owner, deal.site))
+            row = self.rows[deal_id][phase]
+            row[3:] = [deal.team, deal.owner, deal.site]
+            rows.append((deal_id, phase, customer_id, *row))
+            for sign, counted in ((-1, self.before[(deal_id, phase)]), (1, tuple(row))):
+                if counted is not None:  # what the row counted before leaves its month, what it counts now enters
+                    entered_at, advanced, lost, *group = counted
+                    total = sums.setdefault((month_of(entered_at), phase, *group), [0, 0, 0])
+                    total[0], total[1], total[2] = total[0] + sign, total[1] + sign * advanced, total[2] + sign * lost
         curs.executemany(SQL("INSERT INTO {0} (deal_id, phase, customer_id, entered_at, advanced, lost, team, owner, "
                              "site) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (deal_id, phase) DO UPDATE "
                              "SET entered_at = EXCLUDED.entered_at, advanced = EXCLUDED.advanced, lost = EXCLUDED.lost, "
                              "team = EXCLUDED.team, owner = EXCLUDED.owner, site = EXCLUDED.site").format(table), rows)
+        curs.executemany(SQL("INSERT INTO {0} AS m (month, phase, team, owner, site, entered, advanced, lost) VALUES "
+                             "(%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (month, phase, team, owner, site) DO UPDATE "
+                             "SET entered = m.entered + EXCLUDED.entered, advanced = m.advanced + EXCLUDED.advanced, "
+                             "lost = m.lost + EXCLUDED.lost").format(months),
+                         [(*key, *total) for key, total in sums.items() if any(total)])
+
+
+def month_of(moment: datetime) -> date:
+    """The month (its first day, UTC) a moment falls in: the key of ``pipeline_funnel_months``."""
+    return moment.astimezone(timezone.utc).date().replace(day=1)
 
 
 @ENTRIES.on(ev.DealOpened)

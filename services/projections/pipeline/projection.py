@@ -99,7 +99,7 @@ class PipelineProjection(Projection):
             self.table(t.DEALS), columns, SQL(", ").join(SQL("%s") * len(t.DEAL_COLUMNS)), updates), changed)
         history.save(curs, self.table(t.STAGE_HISTORY))
         closings.save(curs, self.table(t.OUTCOMES), states)
-        entries.save(curs, self.table(t.PHASE_ENTRIES), states)
+        entries.save(curs, self.table(t.PHASE_ENTRIES), self.table(t.FUNNEL_MONTHS), states)
 
     def _deal_rows(self, customer_id: UUID, state: CustomerState) -> dict[str, dict[str, Any]]:
         return {d: deal_row(self.process, customer_id, UUID(d), state) for d in state.deals}

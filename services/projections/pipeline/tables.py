@@ -17,9 +17,10 @@ STATES = "pipeline_states"  # each customer's CustomerState as JSON
 CUSTOMERS = "pipeline_customers"  # each customer's columns that deal rows show: the last touch per department
 OUTCOMES = "pipeline_outcomes"  # one row per won or lost deal: its reasons with their notes, the win note
 PHASE_ENTRIES = "pipeline_phase_entries"  # per deal and phase: its first entry, got further, lost there
+FUNNEL_MONTHS = "pipeline_funnel_months"  # the phase entries summed per month of entry, phase and group
 VERSIONS = f"{NAME}_versions"  # kept by the projection machinery: the customer's events applied
 TARGETS = "pipeline_targets"  # one row per target set (history kept): shared/events/targets.py
-TABLES = (DEALS, STAGE_HISTORY, STATES, CUSTOMERS, OUTCOMES, PHASE_ENTRIES, TARGETS)
+TABLES = (DEALS, STAGE_HISTORY, STATES, CUSTOMERS, OUTCOMES, PHASE_ENTRIES, FUNNEL_MONTHS, TARGETS)
 
 DEAL_COLUMNS = (
     "deal_id", "customer_id", "company_name", "company_key", "title", "phase", "stage", "status", "owner", "team",
@@ -80,6 +81,11 @@ def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]
                 "owner text, site text, PRIMARY KEY (deal_id, phase))").format(table(PHASE_ENTRIES)),
             SQL("CREATE INDEX ON {0} (entered_at) INCLUDE (phase, advanced, lost, team, owner, site)").format(
                 table(PHASE_ENTRIES)),
+        ],
+        FUNNEL_MONTHS: [
+            SQL("CREATE TABLE {0} (month date NOT NULL, phase text NOT NULL, team text, owner text, site text, "
+                "entered int NOT NULL, advanced int NOT NULL, lost int NOT NULL, "
+                "UNIQUE NULLS NOT DISTINCT (month, phase, team, owner, site))").format(table(FUNNEL_MONTHS)),
         ],
         **targets_schema(table),
     }
