@@ -60,7 +60,14 @@ class PipelineProjection(Projection):
         targets.write(curs, self.table(t.TARGETS), events)
 
     def create_tables(self, curs: Cursor) -> None:
+        curs.execute("SELECT to_regclass(%s)", (t.PHASE_ENTRIES + self.suffix,))
+        funnel_missing = curs.fetchone()[0] is None
         super().create_tables(curs)
+        if funnel_missing:  # tables made before the funnel had rows of its own: filled from the stage history
+            names = {"entries": self.table(t.PHASE_ENTRIES), "history": self.table(t.STAGE_HISTORY),
+                     "deals": self.table(t.DEALS), "months": self.table(t.FUNNEL_MONTHS)}
+            curs.execute(SQL(FUNNEL_FROM_HISTORY).format(**names), {"phases": [p.id for p in self.process.phases]})
+            curs.execute(SQL(FUNNEL_MONTHS_FROM_ENTRIES).format(**names))
         # deal rows made when each carried its customer's last touch: the customers' table takes it from the
         # states, and the column goes (a catalog change; the read model is marked for a rebuild all the same)
         curs.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'last_touch' "
@@ -108,6 +115,25 @@ class PipelineProjection(Projection):
         curs.execute(SQL("SELECT customer_id, state FROM {0} WHERE customer_id = ANY(%s)").format(
             self.table(t.STATES)), (customer_ids,))
         return {row[0]: CustomerState.model_validate(row[1]) for row in curs.fetchall()}
+
+
+FUNNEL_FROM_HISTORY = """
+WITH e AS (
+    SELECT h.deal_id, h.phase, p.pos, min(h.entered_at) AS entered_at
+    FROM {history} h JOIN unnest(%(phases)s::text[]) WITH ORDINALITY AS p(phase, pos) ON p.phase = h.phase
+    GROUP BY 1, 2, 3
+), f AS (SELECT deal_id, max(pos) AS pos FROM e GROUP BY 1)
+INSERT INTO {entries} (deal_id, phase, customer_id, entered_at, advanced, lost, team, owner, site)
+SELECT e.deal_id, e.phase, d.customer_id, e.entered_at, f.pos > e.pos, f.pos = e.pos AND d.status = 'lost',
+       d.team, d.owner, d.site
+FROM e JOIN f USING (deal_id) JOIN {deals} d USING (deal_id)
+"""
+FUNNEL_MONTHS_FROM_ENTRIES = """
+INSERT INTO {months} (month, phase, team, owner, site, entered, advanced, lost)
+SELECT date_trunc('month', entered_at AT TIME ZONE 'UTC')::date, phase, team, owner, site,
+       count(*), count(*) FILTER (WHERE advanced), count(*) FILTER (WHERE lost)
+FROM {entries} GROUP BY 1, 2, 3, 4, 5
+"""
 
 
 def deal_row(process: ProcessDefinition, customer_id: UUID, deal_id: UUID, state: CustomerState) -> dict[str, Any]:
