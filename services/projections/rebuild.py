@@ -52,7 +52,7 @@ def rebuild(projection_class: type[Projection], process: ProcessDefinition, read
         with conn.transaction(), conn.cursor() as curs:
             for table in target.all_tables():
                 curs.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(table + SUFFIX)))
-            target.create_tables(curs)
+            indexes = target.create_tables(curs, defer_indexes=True)  # made once the tables are filled
             live.create_tables(curs)  # so a first rebuild has something to swap out
         total = reader.last_position()
         letters: list[DeadLetter] = []
@@ -66,6 +66,9 @@ def rebuild(projection_class: type[Projection], process: ProcessDefinition, read
                 bar.update(read)
                 if read < page_size:
                     break
+            with conn.transaction(), conn.cursor() as curs:
+                for statement in indexes:
+                    curs.execute(statement)
             with conn.transaction(), conn.cursor() as curs:
                 curs.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(Identifier(live.versions_table)))
                 while True:  # the tail, while workers wait for the swap

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable
-from psycopg.types.json import Jsonb
 
 from services.projections.base import Projection
+from services.projections.batch import Unnest
 from services.projections.handlers import Handlers
 from services.projections.pipeline import tables as t
 from services.projections.pipeline import targets
@@ -35,6 +36,8 @@ from shared.domain.state import CustomerState, Deal, evolve, registered
 from shared.process import ProcessDefinition
 
 JSON_COLUMNS = frozenset({"missing_information", "win_reasons"})
+DEAL_ROWS = Unnest(*t.DEAL_TYPES)
+JSON_ROWS = Unnest("uuid", "jsonb")  # customer id, a JSON document as text
 
 
 def _evolve(event: ev.CustomerEvent, states: dict[UUID, CustomerState]) -> None:
@@ -59,10 +62,10 @@ class PipelineProjection(Projection):
     def write_targets(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
         targets.write(curs, self.table(t.TARGETS), events)
 
-    def create_tables(self, curs: Cursor) -> None:
+    def create_tables(self, curs: Cursor, defer_indexes: bool = False) -> list[Composable]:
         curs.execute("SELECT to_regclass(%s)", (t.PHASE_ENTRIES + self.suffix,))
         funnel_missing = curs.fetchone()[0] is None
-        super().create_tables(curs)
+        deferred = super().create_tables(curs, defer_indexes)
         if funnel_missing:  # tables made before the funnel had rows of its own: filled from the stage history
             names = {"entries": self.table(t.PHASE_ENTRIES), "history": self.table(t.STAGE_HISTORY),
                      "deals": self.table(t.DEALS), "months": self.table(t.FUNNEL_MONTHS)}
@@ -77,6 +80,7 @@ class PipelineProjection(Projection):
                              "coalesce(state->'last_touch', '{{}}'::jsonb) FROM {1} ON CONFLICT DO NOTHING").format(
                 self.table(t.CUSTOMERS), self.table(t.STATES)))
             curs.execute(SQL("ALTER TABLE {0} DROP COLUMN last_touch").format(self.table(t.DEALS)))
+        return deferred
 
     def write(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
         states = self._load_states(curs, list(events))
@@ -91,19 +95,20 @@ class PipelineProjection(Projection):
                 history.record(event)
                 closings.record(event)
                 entries.record(event)
-        curs.executemany(SQL("INSERT INTO {0} (customer_id, state) VALUES (%s, %s) ON CONFLICT (customer_id) "
-                             "DO UPDATE SET state = EXCLUDED.state").format(self.table(t.STATES)),
-                         [(c, Jsonb(states[c].model_dump(mode="json"))) for c in events])
-        curs.executemany(SQL("INSERT INTO {0} (customer_id, last_touch) VALUES (%s, %s) ON CONFLICT (customer_id) "
-                             "DO UPDATE SET last_touch = EXCLUDED.last_touch").format(self.table(t.CUSTOMERS)),
-                         [(c, Jsonb({k: v.isoformat() for k, v in states[c].last_touch.items()})) for c in events
-                          if c not in touched or touched[c] != states[c].last_touch])
-        changed = [_stored(row) for c in events for d, row in self._deal_rows(c, states[c]).items()
-                   if before.get(c, {}).get(d) != row]
-        columns = SQL(", ").join(map(SQL, t.DEAL_COLUMNS))
+        curs.execute(SQL("INSERT INTO {0} (customer_id, state) SELECT * FROM {1} ON CONFLICT (customer_id) "
+                         "DO UPDATE SET state = EXCLUDED.state").format(self.table(t.STATES), JSON_ROWS.sql),
+                     JSON_ROWS.params((c, states[c].model_dump_json()) for c in events))
+        touches = [(c, orjson.dumps({k: v.isoformat() for k, v in states[c].last_touch.items()}).decode())
+                   for c in events if c not in touched or touched[c] != states[c].last_touch]
+        curs.execute(SQL("INSERT INTO {0} (customer_id, last_touch) SELECT * FROM {1} ON CONFLICT (customer_id) "
+                         "DO UPDATE SET last_touch = EXCLUDED.last_touch").format(
+            self.table(t.CUSTOMERS), JSON_ROWS.sql), JSON_ROWS.params(touches))
+        changed = {d: row for c in events for d, row in self._deal_rows(c, states[c]).items()
+                   if before.get(c, {}).get(d) != row}  # keyed by deal: one statement touches a row once
+        columns_sql = SQL(", ").join(map(SQL, t.DEAL_COLUMNS))
         updates = SQL(", ").join(SQL(f"{c} = EXCLUDED.{c}") for c in t.DEAL_COLUMNS[1:])
-        curs.executemany(SQL("INSERT INTO {0} ({1}) VALUES ({2}) ON CONFLICT (deal_id) DO UPDATE SET {3}").format(
-            self.table(t.DEALS), columns, SQL(", ").join(SQL("%s") * len(t.DEAL_COLUMNS)), updates), changed)
+        curs.execute(SQL("INSERT INTO {0} ({1}) SELECT * FROM {2} ON CONFLICT (deal_id) DO UPDATE SET {3}").format(
+            self.table(t.DEALS), columns_sql, DEAL_ROWS.sql, updates), DEAL_ROWS.params(map(_stored, changed.values())))
         history.save(curs, self.table(t.STAGE_HISTORY))
         closings.save(curs, self.table(t.OUTCOMES), states)
         entries.save(curs, self.table(t.PHASE_ENTRIES), self.table(t.FUNNEL_MONTHS), states)
@@ -112,9 +117,9 @@ class PipelineProjection(Projection):
         return {d: deal_row(self.process, customer_id, UUID(d), state) for d in state.deals}
 
     def _load_states(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, CustomerState]:
-        curs.execute(SQL("SELECT customer_id, state FROM {0} WHERE customer_id = ANY(%s)").format(
-            self.table(t.STATES)), (customer_ids,))
-        return {row[0]: CustomerState.model_validate(row[1]) for row in curs.fetchall()}
+        curs.execute(SQL("SELECT customer_id, state::text FROM {0} WHERE customer_id = ANY(%s)").format(
+            self.table(t.STATES)), (customer_ids,))  # as text: pydantic parses the JSON itself
+        return {row[0]: CustomerState.model_validate_json(row[1]) for row in curs.fetchall()}
 
 
 FUNNEL_FROM_HISTORY = """
@@ -157,4 +162,4 @@ def deal_row(process: ProcessDefinition, customer_id: UUID, deal_id: UUID, state
 
 
 def _stored(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(Jsonb(row[c]) if c in JSON_COLUMNS else row[c] for c in t.DEAL_COLUMNS)
+    return tuple(orjson.dumps(row[c]).decode() if c in JSON_COLUMNS else row[c] for c in t.DEAL_COLUMNS)

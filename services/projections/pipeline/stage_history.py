@@ -14,6 +14,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
+from services.projections.batch import Unnest
 from services.projections.handlers import Handlers
 from shared import events as ev
 
@@ -57,11 +58,20 @@ class StageHistory:
             self.closes[key] = (event.occurred_at, duration, event.deal_id, seq)
 
     def save(self, curs: Cursor, table: Identifier) -> None:
-        curs.executemany(SQL("INSERT INTO {0} (deal_id, seq, customer_id, phase, stage, entered_at, actor_user, "
-                             "team, left_at, duration_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-                         .format(table), list(self.inserts.values()))
-        curs.executemany(SQL("UPDATE {0} SET left_at = %s, duration_seconds = %s WHERE deal_id = %s AND seq = %s")
-                         .format(table), list(self.closes.values()))
+        if self.inserts:
+            curs.execute(SQL("INSERT INTO {0} (deal_id, seq, customer_id, phase, stage, entered_at, actor_user, "
+                             "team, left_at, duration_seconds) SELECT * FROM {1}").format(table, INSERTS.sql),
+                         INSERTS.params(self.inserts.values()))
+        if self.closes:
+            curs.execute(SQL("UPDATE {0} AS h SET left_at = u.left_at, duration_seconds = u.duration_seconds "
+                             "FROM {1} AS u(left_at, duration_seconds, deal_id, seq) "
+                             "WHERE h.deal_id = u.deal_id AND h.seq = u.seq").format(table, CLOSES.sql),
+                         CLOSES.params(self.closes.values()))
+
+
+INSERTS = Unnest("uuid", "int", "uuid", "text", "text", "timestamptz", "text", "text", "timestamptz",
+                      "double precision")
+CLOSES = Unnest("timestamptz", "double precision", "uuid", "int")
 
 
 @MOVES.on(ev.DealOpened)

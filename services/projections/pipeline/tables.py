@@ -28,6 +28,12 @@ DEAL_COLUMNS = (
     "next_action_note", "next_action_due", "stage_entered_at", "opened_at", "closed_at",
     "bant_confirmed", "bant_complete", "missing_information", "lost_reason", "win_reasons",
 )
+DEAL_TYPES = (  # of DEAL_COLUMNS, as the table defines them (rows go to PostgreSQL as one array per column)
+    "uuid", "uuid", "text", "text", "text", "text", "text", "text", "text", "text",
+    "text", "bigint", "date", "text", "text", "text", "text",
+    "text", "timestamptz", "timestamptz", "timestamptz", "timestamptz",
+    "int", "boolean", "jsonb", "text", "jsonb",
+)
 
 
 def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]]:

@@ -16,11 +16,15 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
 from services.projections.base import Projection
+from services.projections.batch import Unnest
 from services.projections.handlers import Handlers
 from services.projections.timeline import tables as t
 from services.projections.timeline.summaries import summarize
 from shared.events import CustomerEvent, CustomerRegistered
 
+ENTRY_ROWS = Unnest("uuid", "uuid", "bigint", "timestamptz", "timestamptz", "text", "text", "text", "text", "text",
+                    "text", "text", "uuid", "uuid", "text")  # of the entry rows ``_row`` makes
+NAME_ROWS = Unnest("uuid", "text")
 COMPANY_NAMES = Handlers()  # events that name the customer's company
 
 
@@ -38,21 +42,21 @@ class TimelineProjection(Projection):
 
     def write(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> None:
         names = self._company_names(curs, events)
-        curs.executemany(
+        rows = [self._row(event, names.get(customer_id))
+                for customer_id, customer_events in events.items() for event in customer_events]
+        curs.execute(  # one statement per batch, a column per array
             SQL("INSERT INTO {0} (event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, "
                 "department, team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (event_id) DO NOTHING").format(self.table(t.ENTRIES)),
-            [self._row(event, names.get(customer_id))
-             for customer_id, customer_events in events.items() for event in customer_events],
-        )
+                "SELECT * FROM {1} ON CONFLICT (event_id) DO NOTHING").format(self.table(t.ENTRIES), ENTRY_ROWS.sql),
+            ENTRY_ROWS.params(rows))
 
     def _row(self, e: CustomerEvent, company_name: str | None) -> tuple:
         ja, en = summarize(e, self.process)
         a = e.actor
+        fields = e.__dict__  # deal_id and ticket_id where the event has them (getattr's miss is slow on pydantic)
         return (e.event_id, e.originator_id, e.originator_version, e.occurred_at, e.timestamp, a.user,
                 a.department, a.team, a.site, type(e).__name__, ja, en,
-                getattr(e, "deal_id", None), getattr(e, "ticket_id", None), company_name)
+                fields.get("deal_id"), fields.get("ticket_id"), company_name)
 
     def _company_names(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> dict[UUID, str]:
         """Company name per customer: from registrations in this batch, else from earlier ones (one query)."""
@@ -62,8 +66,9 @@ class TimelineProjection(Projection):
                 COMPANY_NAMES(event, registered)
         table = self.table(t.CUSTOMERS)
         if registered:
-            curs.executemany(SQL("INSERT INTO {0} (customer_id, company_name) VALUES (%s, %s) "
-                                 "ON CONFLICT (customer_id) DO NOTHING").format(table), list(registered.items()))
+            curs.execute(SQL("INSERT INTO {0} (customer_id, company_name) SELECT * FROM {1} "
+                             "ON CONFLICT (customer_id) DO NOTHING").format(table, NAME_ROWS.sql),
+                         NAME_ROWS.params(registered.items()))
         earlier = [c for c in events if c not in registered]
         if earlier:
             curs.execute(SQL("SELECT customer_id, company_name FROM {0} WHERE customer_id = ANY(%s)").format(table),

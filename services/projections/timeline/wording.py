@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from shared import events as ev
 from shared.process import ProcessDefinition
@@ -59,25 +60,52 @@ def fixed(labels: dict[str, Summary], value: str) -> Summary:
     return labels.get(value, (value, value))
 
 
+# Labels per process definition, worked out once: (the process, {id or (phase, stage): (ja, en)}), by id().
+# A definition's lookups go through pydantic's private attributes, a Python call each; the timeline asks
+# for the same few dozen labels on every event that names a phase or stage.
+_LABELS: dict[int, tuple[ProcessDefinition, dict[Any, Summary]]] = {}
+
+
+def _labels(process: ProcessDefinition) -> dict[Any, Summary]:
+    known = _LABELS.get(id(process))
+    if known is None or known[0] is not process:  # an id reused by a new definition: start again
+        known = _LABELS[id(process)] = (process, {})
+    return known[1]
+
+
 def label(process: ProcessDefinition, item_id: str) -> Summary:
     """Labels of a phase, stage or outcome; the id itself if the process no longer has it."""
-    try:
-        return process.label(item_id), process.label_en(item_id)
-    except KeyError:
-        return item_id, item_id
+    labels = _labels(process)
+    found = labels.get(item_id)
+    if found is None:
+        try:
+            found = process.label(item_id), process.label_en(item_id)
+        except KeyError:
+            found = item_id, item_id
+        labels[item_id] = found
+    return found
 
 
 def phase_stage(process: ProcessDefinition, phase: str, stage: str) -> Summary:
-    (pj, pe), (sj, se) = label(process, phase), label(process, stage)
-    return f"{pj}/{sj}", f"{pe}/{se}"
+    labels = _labels(process)
+    found = labels.get((phase, stage))
+    if found is None:
+        (pj, pe), (sj, se) = label(process, phase), label(process, stage)
+        found = labels[(phase, stage)] = f"{pj}/{sj}", f"{pe}/{se}"
+    return found
 
 
 def option(process: ProcessDefinition, field_id: str, choice: str) -> Summary:
+    labels = _labels(process)
+    known = labels.get((field_id, choice, "option"))
+    if known is not None:
+        return known
     try:
         found = next((o for o in process.select_field(field_id).options if o.id == choice), None)
     except KeyError:
         found = None
-    return (found.label, found.label_en) if found else (choice, choice)
+    known = labels[(field_id, choice, "option")] = (found.label, found.label_en) if found else (choice, choice)
+    return known
 
 
 def field_label(process: ProcessDefinition, field_id: str, ja: str, en: str) -> Summary:
