@@ -28,8 +28,8 @@ _COLUMNS = ("deal_id, customer_id, company_name, title, phase, stage, owner, tea
 # Stuck deals are read stage by stage: for each stage, the deals (of the statuses asked for, never
 # lost) that entered it before ``as_of`` minus the stage's threshold. Each stage is one range of the
 # partial index on pipeline_deals (tables.py: stage, stage_entered_at, deal_id) WHERE status <> 'lost',
-# read in order, so a page merges at most ``offset + limit`` rows per stage (the status is checked
-# on the row: the index is left as it is, so an upgrade needs no rebuild of the read model).
+# read in order, so a page merges at most ``offset + limit`` rows per stage (opened_at and status are
+# in the index too: the count reads the index alone).
 _STUCK_BY_STAGE = (
     "unnest(%(stages)s::text[], %(days)s::int[]) AS t(stage, days) CROSS JOIN LATERAL ("
     f" SELECT d.deal_id, d.stage_entered_at FROM {DEALS} d"

@@ -54,7 +54,7 @@ def schema(table: Callable[[str], Identifier]) -> dict[str, Sequence[Composable]
             SQL("CREATE INDEX ON {0} (customer_id)").format(deals),
             SQL("CREATE INDEX ON {0} (team, owner)").format(deals),
             # stuck deals (stagnation.py): one ordered range per stage
-            SQL("CREATE INDEX ON {0} (stage, stage_entered_at, deal_id) INCLUDE (opened_at) "
+            SQL("CREATE INDEX ON {0} (stage, stage_entered_at, deal_id) INCLUDE (opened_at, status) "
                 "WHERE status <> 'lost'").format(deals),
         ],
         STAGE_HISTORY: [
