@@ -20,18 +20,26 @@ import os
 import platform
 import sys
 import time
+import tempfile
 import uuid
+from pathlib import Path
+
+import psycopg
 
 from kafka import KafkaConsumer
 
 from bench._history import write_history
-from bench._support import default_database_url, describe_postgres, fresh_database, postgres_server, start_broker
+from bench._support import (
+    default_database_url, describe_postgres, fresh_database, log_tail, postgres_server, start_broker, start_service,
+    stop_service,
+)
 from services.cli import tune_gc
 from services.projections.app import build_worker
 from services.projections.rebuild import rebuild
 from services.projections.registry import PROJECTIONS
 from services.relay.app import build_relay
 from shared.bootstrap import build_customers
+from shared.process import load_process_definition
 from shared.settings import Settings
 
 
@@ -58,10 +66,65 @@ def _catch_up(settings: Settings, name: str, total: int) -> float:
     return total / elapsed
 
 
+def _processes(settings: Settings, name: str, total: int, count: int, tmp: Path) -> tuple[float, float]:
+    """`count` worker processes (`customer-timeline project NAME`) of one consumer group share the topic's
+    partitions; the read model is emptied first. Timed from the first event applied to the last (joining the
+    group excluded, a rebalance while the second joins included), from the versions table. Returns the rate
+    and the CPU the workers used meanwhile (% of one core, all of them)."""
+    from psycopg.sql import SQL, Identifier
+
+    projection = PROJECTIONS[name](load_process_definition(settings.process_definition))
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for table in projection.all_tables():
+            conn.execute(SQL("TRUNCATE {0}").format(Identifier(table)))
+        group = f"{settings.consumer_group_prefix}-{count}p"
+        env = {**os.environ, "DATABASE_URL": settings.database_url,
+               "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+               "EVENTS_TOPIC": settings.events_topic, "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+               "CONSUMER_GROUP_PREFIX": group}
+        services = [start_service(["project", name], env, tmp / f"{name}-{count}-{i}.log") for i in range(count)]
+        applied = SQL("SELECT coalesce(sum(version), 0) FROM {0}").format(Identifier(projection.versions_table))
+        try:
+            first = last = None
+            deadline = time.monotonic() + 900
+            while time.monotonic() < deadline:
+                done = conn.execute(applied).fetchone()[0]
+                now = time.perf_counter()
+                if done and first is None:
+                    first, cpu = now, _cpu_seconds(services)
+                if done >= total:
+                    last = now
+                    break
+                for service in services:
+                    if service.poll() is not None:
+                        raise RuntimeError(f"a worker exited:\n{log_tail(tmp / f'{name}-{count}-0.log')}")
+                time.sleep(0.05)
+            if first is None or last is None:
+                raise RuntimeError(f"{count} workers did not apply the backlog in time")
+            used = _cpu_seconds(services) - cpu
+        finally:
+            for service in services:
+                stop_service(service)
+    return total / (last - first), 100 * used / (last - first)
+
+
+def _cpu_seconds(services: list) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for service in services:
+        with open(f"/proc/{service.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--projections", default=",".join(PROJECTIONS))
+    parser.add_argument("--processes", default="",
+                        help="also run these many worker processes of one consumer group, e.g. 1,2 "
+                             "(the topic's partitions shared among them)")
     parser.add_argument("--database-url", default=default_database_url(),
                         help="server for a fresh database (default: $BENCH_DATABASE_URL, else an embedded one)")
     args = parser.parse_args()
@@ -88,7 +151,19 @@ def main() -> int:
             worker_rate = _catch_up(settings, name, total)
             report = rebuild(PROJECTIONS[name], customers.process, customers.reader, url, progress=False)
             print(f"{name:<12} {worker_rate:>14,.0f}/s {report.rate:>8,.0f}/s {worker_rate / report.rate:>16.2f}× "
-                  f"{worker_rate / raw:>12.2f}×")
+                  f"{worker_rate / raw:>12.2f}×", flush=True)
+        counts = [int(c) for c in args.processes.split(",") if c]
+        if counts:
+            print(f"worker processes of one consumer group ({settings.events_topic_partitions} partitions), "
+                  "the read model emptied before each run; first event applied to last:")
+            with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
+                for name in args.projections.split(","):
+                    rates = {}
+                    for count in counts:
+                        rates[count], cpu = _processes(settings, name, total, count, Path(tmp))
+                        print(f"  {name:<12} {count} process{'es' if count > 1 else '  '} {rates[count]:>9,.0f} events/s "
+                              f"({rates[count] / rates[counts[0]]:.2f}× {counts[0]}; workers' CPU {cpu:,.0f}% of a "
+                              f"core)", flush=True)
         customers.close()
     return 0
 

@@ -41,6 +41,7 @@ import orjson
 import psycopg
 
 from bench._history import register_customers, write_history
+from services.projections.rebuild import PAGE_SIZE as REBUILD_PAGE
 from bench._support import (
     CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, default_database_url, describe_postgres,
     postgres_server, fresh_database, log_tail, percentile, py_spy, py_spy_executable, split_stacks, start_service,
@@ -49,9 +50,8 @@ from bench._support import (
 
 CUSTOMERS = 2_000  # touchpoint targets of the lag run
 TICK = 0.02  # the appender's pace: one execute() per tick
-TARGET_P99 = 1.0  # seconds, end-to-end
-TARGET_REBUILD = 10_000  # events/s
-PAGE = 5_000  # notifications per page, as rebuild() reads them
+TARGET_P99 = 0.25  # seconds, end-to-end, at a steady 500 events/s (issue 15)
+TARGET_REBUILD_RATIO = 0.25  # each rebuild ÷ the raw read of the notification log (issue 15)
 SUMMARY = "定例連絡 {n}: 導入後の利用状況を確認。次回の定例打ち合わせを来月第2週で調整中"
 
 
@@ -222,9 +222,9 @@ def append_steadily(customers, ids: list[UUID], rate: float, seconds: float, pol
     rng = random.Random(7)
     commit_times: list[float] = []
     started = time.monotonic()
-    tick, sent = 0, 0
-    while (tick + 1) * TICK <= seconds + 1e-9:
-        due = int(rate * (tick + 1) * TICK) - sent
+    tick, sent, calls = 0, 0, 0
+    while tick * TICK < seconds - 1e-9:
+        due = int(rate * min((tick + 1) * TICK, seconds)) - sent  # every event due by the end of this tick
         if due > 0:
             envelopes = [Envelope(touchpoint(sent + k), rng.choice(ids), SALES_HQ) for k in range(due)]
             before = time.monotonic()
@@ -237,13 +237,15 @@ def append_steadily(customers, ids: list[UUID], rate: float, seconds: float, pol
             committed_wall.update(dict.fromkeys(event_ids, wall))
             report.appended += len(event_ids)
             sent += due
+            calls += 1
         tick += 1
-        wait = started + tick * TICK - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+        now = int((time.monotonic() - started) / TICK)  # the tick the clock is in
+        if now >= tick:  # late (a slow execute, a busy machine): the ticks missed go into the next call,
+            report.late_ticks += 1  # so the rate holds and the run lasts --seconds
+            tick = now
         else:
-            report.late_ticks += 1
-    report.ticks = tick
+            time.sleep(max(0.0, started + tick * TICK - time.monotonic()))
+    report.ticks = calls
     report.seconds = time.monotonic() - started
     report.commit_times = sorted(commit_times)
 
@@ -352,17 +354,24 @@ class RebuildReport:
 
 
 def read_log(customers, decode: bool) -> int:
-    """Page through the whole notification log like rebuild() does; optionally map to domain events."""
+    """Page through the whole notification log like rebuild() does (its page size and garbage-collector
+    setting); optionally decode each stored event as rebuild() does (EventSource.decode)."""
+    from services.projections.rebuild import fewer_collections
+    from services.projections.store import EventSource
+
+    source = EventSource(customers.reader)
     position, count = 0, 0
-    while True:
-        page = customers.recorder.select_notifications(position, limit=PAGE, inclusive_of_start=False)
-        if not page:
-            return count
-        if decode:
-            for notification in page:
-                customers.mapper.to_domain_event(notification)
-        count += len(page)
-        position = page[-1].id
+    with fewer_collections():
+        while True:
+            page = customers.recorder.select_notifications(position, limit=REBUILD_PAGE, inclusive_of_start=False)
+            if not page:
+                return count
+            if decode:
+                for n in page:
+                    source.decode({"notification_id": n.id, "originator_id": n.originator_id,
+                                   "originator_version": n.originator_version, "topic": n.topic, "state": n.state})
+            count += len(page)
+            position = page[-1].id
 
 
 def timed_row(label: str, work) -> RateRow:
@@ -389,8 +398,9 @@ def outside_load(machine: dict[str, float]) -> str | None:
 # Where a rebuild's wall time goes, in this order (a sample counts for the first group on its stack).
 REBUILD_PARTS = {
     "read the log (recorder.select_notifications)": ("eventsourcing/postgres.py:select_notifications",),
-    "decode stored events (PydanticMapper.to_domain_event)": ("shared/persistence.py:to_domain_event",),
-    "lock + read applied versions (Projection._lock_versions)": ("services/projections/base.py:_lock_versions",),
+    "decode stored events (EventSource.decode)": ("services/projections/store.py:decode",),
+    "wait for the next page (read + decoded in a thread meanwhile)": ("concurrent/futures/_base.py:result",),
+    "lock + read applied versions (Projection.lock_versions)": ("services/projections/base.py:lock_versions",),
     "projection write (<Projection>.write)": ("services/projections/pipeline/projection.py:write",
                                               "services/projections/timeline/projection.py:write",
                                               "services/projections/duplicates/projection.py:write"),
@@ -415,7 +425,7 @@ def profile_rebuild(name: str, customers, db_url: str, output: Path) -> list[str
                  f"garbage collector ({sum(collector.collections.values()):,} collections, "
                  f"{collector.collections[2]:,} full; measured with gc.callbacks): py-spy shows it inside "
                  "whichever function allocated, mostly pydantic's model_validate")
-    skip = frozenset({REBUILD_ROOT, "services/projections/rebuild.py:_replay_page"})
+    skip = frozenset({REBUILD_ROOT, "services/projections/rebuild.py:_apply_page"})
     lines.append("  heaviest functions, inclusive (share of wall time):")
     lines += [f"    {share:6.1%}  {fn}" for fn, share in profile.top("inclusive", 18, skip)]
     lines.append("  heaviest leaves, self time (share of wall time):")
@@ -482,16 +492,17 @@ def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None,
                   f"({report.events / report.fill_seconds:,.0f} events/s, ~1,000 commands per execute()); "
                   f"max notification id {stored:,}; table {size[0]}, state {size[1]:,} bytes on average", flush=True)
             read_log(customers, decode=False)  # warm-up: the table into PostgreSQL's and the OS's caches
-            report.rows.append(timed_row("raw read: select_notifications, pages of 5,000",
+            report.rows.append(timed_row(f"raw read: select_notifications, pages of {REBUILD_PAGE:,}",
                                          lambda: read_log(customers, decode=False)))
-            report.rows.append(timed_row("read + decode (mapper.to_domain_event)",
+            report.rows.append(timed_row("read + decode (EventSource.decode, as rebuild() does)",
                                          lambda: read_log(customers, decode=True)))
             for name, cls in PROJECTIONS.items():
                 row = timed_row(f"rebuild {name}", lambda cls=cls: rebuild(
                     cls, customers.process, customers.reader, db_url, progress=False).events)
                 report.rows.append(row)
-                print(f"    rebuild {name}: {row.rate:,.0f} events/s", flush=True)
-                if profile_dir is not None and (profile_all or row.rate < TARGET_REBUILD):
+                print(f"    rebuild {name}: {row.rate:,.0f} events/s = {row.rate / report.rows[0].rate:.2f}× raw "
+                      f"(goal ≥ {TARGET_REBUILD_RATIO:.2f}×)", flush=True)
+                if profile_dir is not None and (profile_all or row.rate < TARGET_REBUILD_RATIO * report.rows[0].rate):
                     print(f"    profiling a second rebuild of {name} with py-spy …", flush=True)
                     row.profile += profile_rebuild(name, customers, db_url, profile_dir / f"rebuild-{name}.txt")
             for variant, label in GC_VARIANTS.items() if gc_variants else ():
@@ -516,7 +527,8 @@ def ms(seconds: float) -> str:
 def print_lag(report: LagReport, rate: float, poll_interval: float) -> None:
     lags = report.lags
     print(f"- appended {report.appended:,} events in {report.seconds:,.1f} s = {report.rate:,.1f} events/s "
-          f"(asked {rate:,.0f}); {report.ticks:,} ticks of {TICK * 1000:.0f} ms, {report.late_ticks:,} started late; "
+          f"(asked {rate:,.0f}); {report.ticks:,} execute() calls on ticks of {TICK * 1000:.0f} ms, "
+          f"{report.late_ticks:,} late (their missed ticks' events went into the next call); "
           f"refused commands: {report.refused:,}")
     for note in report.notes:
         print(f"    {note}")
@@ -549,10 +561,10 @@ def print_lag(report: LagReport, rate: float, poll_interval: float) -> None:
 def print_rebuild(report: RebuildReport) -> None:
     raw = report.rows[0].rate
     width = max(len(r.label) for r in report.rows)
-    print(f"    {'':{width}}  {'events':>9}  {'seconds':>7}  {'events/s':>9}  {'÷ raw':>6}  "
+    print(f"    {'':{width}}  {'events':>9}  {'seconds':>7}  {'events/s':>9}  {'÷ raw':>6}  {'goal':>7}  "
           f"{'CPU: python':>11}  {'postgres':>8}  {'others':>6}  {'in gc (full gcs)':>16}")
     for r in report.rows:
-        print(f"    {r.label:{width}}  {r.events:>9,}  {r.seconds:>7,.1f}  {r.rate:>9,.0f}  {r.rate / raw:>6.1%}  "
+        print(f"    {r.label:{width}}  {r.events:>9,}  {r.seconds:>7,.1f}  {r.rate:>9,.0f}  {r.rate / raw:>5.2f}×  {('≥ %.2f×' % TARGET_REBUILD_RATIO) if r.label.startswith('rebuild') else '':>7}  "
               f"{r.cpu.get('bench (python)', 0):>10,.0f}%  {r.cpu.get('postgres', 0):>7,.0f}%  "
               f"{r.cpu.get('other processes', 0):>5,.0f}%  {r.gc_seconds / r.seconds:>10.0%} ({r.gc_full:>3})")
     print("    (CPU in % of one core: the benchmark process, every postgres process, all other processes)")
@@ -571,7 +583,8 @@ def print_summary(lag: LagReport | None, rebuilt: RebuildReport | None) -> None:
         rows += [
             ("append rate achieved", f"{lag.rate:,.1f} events/s", "", ""),
             ("lag p50 / p90", f"{ms(percentile(lag.lags, 0.5))} / {ms(percentile(lag.lags, 0.9))}", "", ""),
-            ("lag p99", ms(p99), "< 1,000 ms", "ok" if p99 < TARGET_P99 and lag.lags else "MISSED"),
+            ("lag p99", ms(p99), f"goal ≤ {TARGET_P99 * 1000:,.0f} ms at 500 events/s",
+             "met" if p99 <= TARGET_P99 and lag.lags and lag.rate >= 0.98 * 500 else "NOT MET"),
             ("lag max", ms(lag.lags[-1] if lag.lags else float("nan")), "", ""),
             ("events not visible at the end", f"{lag.unseen:,}", "0", "ok" if lag.unseen == 0 else "MISSED"),
             ("relay / worker CPU", f"{lag.cpu.get('relay', 0):,.0f}% / {lag.cpu.get('worker', 0):,.0f}% of a core",
@@ -582,9 +595,9 @@ def print_summary(lag: LagReport | None, rebuilt: RebuildReport | None) -> None:
         for r in rebuilt.rows:
             is_projection = r.label.startswith("rebuild")
             label = r.label.split(":")[0] if r.label.startswith("raw read") else r.label
-            rows.append((label, f"{r.rate:,.0f} events/s ({r.rate / raw:.0%} of raw)",
-                         f"≥ {TARGET_REBUILD:,}/s" if is_projection else "",
-                         ("ok" if r.rate >= TARGET_REBUILD else "MISSED") if is_projection else ""))
+            rows.append((label, f"{r.rate:,.0f} events/s ({r.rate / raw:.2f}× raw)",
+                         f"goal ≥ {TARGET_REBUILD_RATIO:.2f}× raw" if is_projection else "",
+                         ("met" if r.rate >= TARGET_REBUILD_RATIO * raw else "NOT MET") if is_projection else ""))
     if not rows:
         return
     widths = [max(len(row[i]) for row in [("measurement", "figure", "target", ""), *rows]) for i in range(4)]
