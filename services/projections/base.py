@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args, get_origin
 from uuid import UUID
 
 import psycopg
@@ -240,9 +240,34 @@ class MomentOutOfWindowError(ValueError):
 
 
 def _refuse_unreadable_moments(event: CustomerEvent) -> None:
-    for name, value in event.__dict__.items():
+    fields = event.__dict__
+    for name in _moment_fields(type(event)):
+        value = fields.get(name)
         if isinstance(value, date) and not EARLIEST.year - 1 <= value.year <= LATEST.year:  # a year of slack
             raise MomentOutOfWindowError(f"{name} {value.isoformat()} is outside [{EARLIEST.date()}, {LATEST.date()})")
+
+
+_MOMENTS: dict[type, tuple[str, ...]] = {}
+
+
+def _moment_fields(cls: type) -> tuple[str, ...]:
+    """The fields of an event class that can hold a date or time (its other fields never do: pydantic validated
+    them): looked at once per class, not every field of every event."""
+    names = _MOMENTS.get(cls)
+    if names is None:
+        fields = getattr(cls, "model_fields", None)
+        names = _MOMENTS[cls] = tuple(fields) if fields is None else tuple(
+            name for name, field in fields.items() if _may_hold_a_moment(field.annotation))
+    return names
+
+
+def _may_hold_a_moment(annotation: object) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, date)
+    if get_origin(annotation) is Literal:
+        return False
+    args = get_args(annotation)  # X | None, Annotated[X, ...], tuple[X, ...]; anything else: looked at
+    return any(_may_hold_a_moment(arg) for arg in args if arg is not Ellipsis) if args else True
 
 
 def _by_customer(deliveries: Sequence[Delivered]) -> dict[UUID, list[Delivered]]:
