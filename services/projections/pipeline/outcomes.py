@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from psycopg import Connection, Cursor
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
-from psycopg.types.json import Jsonb
 
+from services.projections.batch import Unnest
 from services.projections.handlers import Handlers
 from services.projections.pipeline.tables import DEALS, OUTCOMES
 from shared import events as ev
@@ -33,6 +34,7 @@ def fold(text: str) -> str:
 
 # ---------------------------------------------------------------- writing (the pipeline projection's batch)
 
+OUTCOME_ROWS = Unnest("uuid", "uuid", "text", "timestamptz", "text", "jsonb", "jsonb", "text")
 CLOSINGS = Handlers()
 
 
@@ -51,13 +53,21 @@ class Closings:
             deal = states[customer_id].deals[str(deal_id)]
             texts = [deal.title, note, *(n for _, n in reasons)]
             rows.append((deal_id, customer_id, outcome, deal.closed_at, note,
-                         Jsonb([{"choice": c, "note": n} for c, n in reasons]), list(dict.fromkeys(c for c, _ in reasons)),
+                         orjson.dumps([{"choice": c, "note": n} for c, n in reasons]).decode(),
+                         orjson.dumps(list(dict.fromkeys(c for c, _ in reasons))).decode(),
                          SEPARATOR.join(fold(text) for text in texts if text)))
-        curs.executemany(SQL("INSERT INTO {0} (deal_id, customer_id, outcome, closed_at, note, reasons, reason_ids, "
-                             "search) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (deal_id) DO UPDATE SET "
-                             "outcome = EXCLUDED.outcome, closed_at = EXCLUDED.closed_at, note = EXCLUDED.note, "
-                             "reasons = EXCLUDED.reasons, reason_ids = EXCLUDED.reason_ids, search = EXCLUDED.search"
-                             ).format(table), rows)
+        if not rows:
+            return
+        # one statement for the batch; reason_ids (a text[] per row) travels as a JSON array, made an array here
+        curs.execute(SQL("INSERT INTO {0} (deal_id, customer_id, outcome, closed_at, note, reasons, reason_ids, search) "
+                         "SELECT u.deal_id, u.customer_id, u.outcome, u.closed_at, u.note, u.reasons, "
+                         "ARRAY(SELECT e.id FROM jsonb_array_elements_text(u.ids) WITH ORDINALITY AS e(id, n) "
+                         "ORDER BY e.n), u.search "
+                         "FROM {1} AS u(deal_id, customer_id, outcome, closed_at, note, reasons, ids, search) "
+                         "ON CONFLICT (deal_id) DO UPDATE SET "
+                         "outcome = EXCLUDED.outcome, closed_at = EXCLUDED.closed_at, note = EXCLUDED.note, "
+                         "reasons = EXCLUDED.reasons, reason_ids = EXCLUDED.reason_ids, search = EXCLUDED.search"
+                         ).format(table, OUTCOME_ROWS.sql), OUTCOME_ROWS.params(rows))
 
 
 @CLOSINGS.on(ev.DealWon)
