@@ -272,10 +272,7 @@ class Customers(Application[UUID]):
         other_id = UUID(str(other_id))
         if other_id not in customers:
             customers.update(self.load_many([other_id]))
-        other = self._load(other_id, customers, must_exist=True)
-        if other.state.merged_into is not None and other_id != customer.id:
-            raise InvalidFieldError("into", f"customer {other_id} is itself merged into {other.state.merged_into}; "
-                                    "merge into that one")
+        other = self._load(other_id, customers, must_exist=True)  # the rules are the aggregate's
         before, other_before = len(customer._pending_events), len(other._pending_events)
         PAIR_HANDLERS[type(command)](customer, other, command, ctx)
         outcome = _outcome(customer, customer._pending_events[before:], {})

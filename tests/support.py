@@ -27,6 +27,16 @@ def auth(client: Any, actor: dict | None = None, role: str | None = None) -> dic
     return {"Authorization": f"Bearer {_tokens[key]}"}
 
 
+def read(api: Any, path: str, role: str = "manager", expect: int = 200, actor: dict | None = None,
+         **params: Any) -> Any:
+    """GET as a reader of ``role`` (a user of its own, ``reader-<role>``), checking the status; the response
+    (redirects not followed)."""
+    reader = {**(actor or ACTOR), "user": f"reader-{role}"}
+    response = api.get(path, params=params, headers=auth(api, reader, role=role), follow_redirects=False)
+    assert response.status_code == expect, response.text
+    return response
+
+
 def post(client: Any, path: str, body: dict[str, Any], status: int = 201, actor: dict | None = None,
          **headers: str) -> dict[str, Any]:
     response = client.post(path, json=body,

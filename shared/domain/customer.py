@@ -20,6 +20,7 @@ from shared.domain.errors import (
 )
 from shared.domain.facts import deal_facts, missing_information
 from shared.domain.snapshot import CustomerSnapshot
+from shared.domain.stream import EventStream
 from shared.domain.state import CustomerState, Deal, evolve, registered
 from shared.events.targets import TargetEvent
 from shared.process import ProcessDefinition
@@ -38,34 +39,16 @@ class CommandContext:
     idempotency_key: str | None = None
 
 
-class Customer:
+class Customer(EventStream):
     Snapshot = CustomerSnapshot
 
     def __init__(self, customer_id: UUID) -> None:
-        self._id = customer_id
-        self._version = 0
-        self._pending_events: list[ev.CustomerEvent] = []
+        super().__init__(customer_id)
         self.state: CustomerState | None = None
         self.created_on: datetime | None = None
         self.modified_on: datetime | None = None
 
-    # --- what eventsourcing needs of an aggregate --------------------------------
-    @property
-    def id(self) -> UUID:
-        return self._id
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-    @version.setter
-    def version(self, value: int) -> None:
-        self._version = value
-
-    def collect_events(self) -> list[ev.CustomerEvent]:
-        collected, self._pending_events = self._pending_events, []
-        return collected
-
+    # --- what eventsourcing needs of an aggregate (the rest: EventStream) ------------
     @staticmethod
     def project(customer: Customer | None, events: Any) -> Customer | None:
         """Rebuild a customer from a snapshot and/or its events."""
@@ -99,8 +82,7 @@ class Customer:
             prev_hash=self.state.head_hash if self.state else ev.GENESIS_HASH,
             **{**(payload.__dict__ if payload is not None else {}), **fields},  # dict(payload) asks for .keys()
         )
-        self.mutate(event)
-        self._pending_events.append(event)
+        self._record(event)
         return event
 
     # --- customer commands -------------------------------------------------------
@@ -434,14 +416,12 @@ def _check_import_close(ctx: CommandContext, close: Any, stage: str) -> None:
         raise InvalidFieldError("close.reason", f"required: the process has no '{IMPORT_DEFAULT_REASON}' option")
 
 
-def _check_import_order(process: ProcessDefinition, steps: list[tuple[str, Any, str]], closed_at: datetime) -> None:
-    """Stages in the process's order, each entered no earlier than the one before, closed after the last."""
+def _check_import_order(process: ProcessDefinition, steps: list[tuple[str, datetime, str]], closed_at: datetime) -> None:
+    """Stages in the process's order, each entered no earlier than the one before, closed after the last
+    (every step has its date by now: an earlier stage's is required, the current one's defaulted)."""
     for (stage, entered, _), (next_stage, next_entered, field) in zip(steps, steps[1:]):
         if process.stage_index(next_stage) <= process.stage_index(stage):
             raise InvalidFieldError(field, f"'{next_stage}' does not come after '{stage}' in the process")
-        if entered is None or next_entered is None:
-            raise InvalidFieldError(field if next_entered is None else "earlier_stages",
-                                    "an earlier stage needs the date it was entered")
         if next_entered < entered:
             raise InvalidFieldError(field, f"entered {next_entered.date()}, before '{stage}' ({entered.date()})")
     if closed_at < steps[-1][1]:

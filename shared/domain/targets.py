@@ -13,28 +13,16 @@ from uuid import UUID
 from shared import events as ev
 from shared.domain.customer import CommandContext
 from shared.domain.errors import InvalidFieldError, InvalidStateError
+from shared.domain.stream import EventStream
 from shared.events.targets import TargetDetails, TargetEvent, TargetSet, targets_stream_id
 
 
-class TeamTargets:
+class TeamTargets(EventStream):
     def __init__(self, stream_id: UUID) -> None:
-        self._id, self._version = stream_id, 0
-        self._pending_events: list[TargetEvent] = []
+        super().__init__(stream_id)
         self.head_hash = ev.GENESIS_HASH
         self.targets: dict[tuple[str | None, str], int] = {}  # (owner, month) -> amount, the latest set
         self.team: str | None = None
-
-    @property
-    def id(self) -> UUID:
-        return self._id
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-    def collect_events(self) -> list[TargetEvent]:
-        collected, self._pending_events = self._pending_events, []
-        return collected
 
     @staticmethod
     def project(targets: TeamTargets | None, events: Any) -> TeamTargets | None:
@@ -60,6 +48,5 @@ class TeamTargets:
         event = TargetSet(originator_id=self._id, originator_version=self._version + 1, timestamp=now,
                           occurred_at=ctx.occurred_at or now, actor=ctx.actor, idempotency_key=ctx.idempotency_key,
                           prev_hash=self.head_hash, **dict(details))
-        self.mutate(event)
-        self._pending_events.append(event)
+        self._record(event)
         return event

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from services.timeline_api.app import create_app as create_timeline_app
 from shared.event_store import open_event_store
 from tests.streaming import caught_up, eventually, running
-from tests.support import auth, run_cli
+from tests.support import read, run_cli
 
 HISTORY = Path(__file__).parents[2] / "examples" / "import" / "history"
 JST = timezone(timedelta(hours=9))
@@ -81,9 +81,7 @@ def imported(isolated):
 
 
 def get(api: TestClient, path: str, role: str = "manager", **params) -> dict:
-    response = api.get(path, params=params, headers=auth(api, {**READER, "user": f"reader-{role}"}, role=role))
-    assert response.status_code == 200, response.text
-    return response.json()
+    return read(api, path, role, actor=READER, **params).json()
 
 
 def test_every_row_is_imported_once_with_its_outcome(imported) -> None:

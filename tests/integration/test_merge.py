@@ -16,7 +16,7 @@ from services.projections.duplicates.projection import DuplicatesProjection
 from services.projections.pipeline.projection import PipelineProjection
 from services.projections.timeline.projection import TimelineProjection
 from tests.streaming import caught_up, checksum, eventually, serving
-from tests.support import auth, post, run_cli
+from tests.support import auth, post, read, run_cli
 
 HONSHA = {"user": "tanaka", "team": "本社営業1課", "department": "sales", "site": "東京本社"}
 OSAKA = {"user": "yamada", "team": "大阪支店営業", "department": "sales", "site": "大阪支店"}
@@ -33,10 +33,7 @@ def stack(isolated):
 
 
 def get(api: TestClient, path: str, expect: int = 200, role: str = "manager", **params):
-    response = api.get(path, params=params, follow_redirects=False,
-                       headers=auth(api, {**MANAGER, "user": f"reader-{role}"}, role=role))
-    assert response.status_code == expect, response.text
-    return response
+    return read(api, path, role, expect, MANAGER, **params)
 
 
 def write_two_records(client: TestClient) -> tuple[str, str, dict[str, str]]:

@@ -27,7 +27,7 @@ from services.command.app import create_app as create_command_app
 from services.timeline_api.app import create_app as create_timeline_app
 from shared.bootstrap import build_customers
 from tests.streaming import caught_up, eventually, serving
-from tests.support import ACTOR, auth, post
+from tests.support import ACTOR, auth, post, read
 
 JST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=JST)
@@ -185,10 +185,7 @@ class Stack:
     story: Story
 
     def get(self, path: str, role: str = "manager", expect: int = 200, **params: Any) -> Any:
-        headers = auth(self.api, {**HQ, "user": f"reader-{role}"}, role=role)
-        response = self.api.get(path, params=params, headers=headers)
-        assert response.status_code == expect, response.text
-        return response.json()
+        return read(self.api, path, role, expect, HQ, **params).json()
 
 
 @pytest.fixture(scope="module")

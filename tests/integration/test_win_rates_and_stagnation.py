@@ -33,7 +33,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.streaming import caught_up, eventually, serving
-from tests.support import auth, post
+from tests.support import post, read
 
 JST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=JST)
@@ -106,10 +106,7 @@ class Stack:
     deals: dict[str, str]  # key -> deal id
 
     def get(self, path: str, role: str = "manager", expect: int = 200, **params: Any) -> Any:
-        headers = auth(self.api, {**TANAKA, "user": f"reader-{role}"}, role=role)
-        response = self.api.get(path, params=params, headers=headers)
-        assert response.status_code == expect, response.text
-        return response.json()
+        return read(self.api, path, role, expect, TANAKA, **params).json()
 
 
 @pytest.fixture(scope="module")
