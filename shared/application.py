@@ -29,17 +29,20 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
-from shared.commands import HANDLERS, OTHER_CUSTOMER, PAIR_HANDLERS, Command, RegisterCustomer, UnmergeCustomer
+from shared.commands import (
+    HANDLERS, OTHER_CUSTOMER, PAIR_HANDLERS, PRIVACY_HANDLERS, Command, RegisterCustomer, UnmergeCustomer,
+)
 from shared.domain.customer import CommandContext, Customer
 from shared.domain.errors import (
     AlreadyExistsError, CustomerMergedError, DomainError, IdempotencyKeyReusedError, InvalidFieldError,
     InvalidStateError, NotFoundError, VersionConflictError, WriteContentionError,
 )
-from shared.events import Actor
+from shared.events import Actor, ContactErased
 from shared.events.limits import Limit, message, problems
 from shared.events.targets import TargetEvent
 from shared.cache import CustomerCache
 from shared.event_store import EventStoreReader
+from shared.key_store import KeyRing, PostgresKeyStore
 from shared.persistence import STORE_NAME, CustomerEventRecorder, PydanticMapper, select_latest_snapshots
 from shared.process import ProcessDefinition
 
@@ -123,12 +126,14 @@ class Customers(Application[UUID]):
         self.process = process
         self.cache = CustomerCache(cache_size)
         self.snapshotting_intervals = {Customer: snapshot_interval} if snapshot_interval else {}
+        self.key_ring = KeyRing()  # the data subjects' keys (crypto-shredding), read from the event store's database
         env = {"IS_SNAPSHOTTING_ENABLED": "y" if snapshot_interval else "n",
                "APPLICATION_RECORDER_TOPIC": get_topic(CustomerEventRecorder), **(env or {})}
         super().__init__(env)
+        self.key_ring.store = PostgresKeyStore(self.event_recorder)
 
     def construct_mapper(self) -> PydanticMapper:
-        return PydanticMapper()
+        return PydanticMapper(self.key_ring)
 
     @property
     def event_recorder(self) -> CustomerEventRecorder:
@@ -188,6 +193,7 @@ class Customers(Application[UUID]):
         return WriteContentionError(f"gave up after losing {MAX_ATTEMPTS} write races on one stream")
 
     def _execute_batch(self, envelopes: Sequence[Envelope], dry_run: bool = False) -> list[Result]:
+        self.key_ring.begin()  # keys made for this batch are saved with it, or forgotten with it
         with self.event_recorder.batch():  # one pooled connection (one check) for the batch's reads and write
             return self._execute_batch_on_one_connection(envelopes, dry_run)
 
@@ -214,8 +220,13 @@ class Customers(Application[UUID]):
         if dry_run:
             touched = []  # and nothing goes back to the cache: those customers hold unsaved events
         elif touched:
+            erased = [e.contact_id for c in touched for e in c._pending_events if isinstance(e, ContactErased)]
             self._save_customers(touched, command_results=answers,
-                                 stream_heads=[(c.id, c.version, c.state.head_hash) for c in touched])
+                                 stream_heads=[(c.id, c.version, c.state.head_hash) for c in touched],
+                                 personal_keys=[(s, c, k) for s, (c, k) in self.key_ring.pending().items()],
+                                 erased_subjects=erased)  # keys made and deleted in the events' transaction
+            self.key_ring.saved()
+            self.key_ring.forget(erased)
         if not dry_run:
             self.cache.put(c for c in customers.values() if c is not None)  # saved, or unchanged
         fresh = {k: (envelopes[i].request_hash(), results[i]) for k, i in first_with_key.items()}
@@ -237,7 +248,8 @@ class Customers(Application[UUID]):
         self._notify(recordings)
 
     def _apply(self, envelope: Envelope, customers: dict[UUID, Customer | None]) -> Result:
-        ctx = CommandContext(self.process, envelope.actor, envelope.occurred_at, envelope.idempotency_key)
+        ctx = CommandContext(self.process, envelope.actor, envelope.occurred_at, envelope.idempotency_key,
+                             self.key_ring)
         try:
             if (unfit := envelope.unfit()) is not None:
                 raise unfit
@@ -258,7 +270,7 @@ class Customers(Application[UUID]):
                 before = len(customer._pending_events)
                 if type(command) in PAIR_HANDLERS:
                     return self._apply_pair(customer, command, ctx, customers)
-                created = HANDLERS[type(command)](customer, command, ctx)
+                created = (HANDLERS.get(type(command)) or PRIVACY_HANDLERS[type(command)])(customer, command, ctx)
         except DomainError as error:
             return error
         return _outcome(customer, customer._pending_events[before:], created)

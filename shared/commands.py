@@ -9,7 +9,7 @@ detail models, so a field is defined once. Every command is checked at the door 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -20,6 +20,7 @@ from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDet
 from shared.events.deal import DealDetails, ImportedStage, LossDetails, NextActionDetails, NextActionOutcome, TemperatureDetails, WinDetails
 from shared.events.limits import refuse_unfit
 from shared.events.merges import MergeDetails, UnmergeDetails
+from shared.events.personal import ContactCorrection, ErasureReason
 from shared.events.sales_activity import (
     ApprovalDetails, ContractDetails, ContractTermsDetails, FeedbackDetails, HandoffDetails, HearingDetails,
     MeetingOutcome, MeetingPlan, ProposalDetails, QuoteDetails, RevisionRequest, RevisionResult,
@@ -222,6 +223,27 @@ class UnmergeCustomer(Command):
 Handler = Callable[[Customer, Any, CommandContext], "dict[str, UUID] | None"]
 PairHandler = Callable[[Customer, Customer, Any, CommandContext], None]
 
+class CorrectContact(Command):
+    name = "correct_contact"
+    contact_id: UUID
+    details: ContactCorrection
+
+
+class EraseContact(Command):
+    name = "erase_contact"
+    contact_id: UUID
+    reason: ErasureReason = "request"
+    note: str = Field(default="", max_length=1000)
+
+
+class RecordDisclosure(Command):
+    name = "record_disclosure"
+    contact_id: UUID
+    recipient: str = Field(default="data subject", max_length=200)
+    format: Literal["json", "csv"] = "json"
+    items: int = Field(default=0, ge=0)
+
+
 # Which aggregate method answers each command; the dict it returns names what was created.
 HANDLERS: dict[type[Command], Handler] = {
     AddContact: lambda c, m, x: {"contact_id": c.add_contact(m.details, x)},
@@ -253,6 +275,14 @@ HANDLERS: dict[type[Command], Handler] = {
     UpdateContractTerms: lambda c, m, x: c.update_contract_terms(m.deal_id, m.details, x),
     SignContract: lambda c, m, x: c.sign_contract(m.deal_id, m.details, x),
     HandOffToCS: lambda c, m, x: c.hand_off_to_cs(m.deal_id, m.details, x),
+}
+
+# A privacy officer's commands (only `customer-timeline personal-data` and the privacy role send them; never
+# taken from the ingest topic, so not in COMMAND_TYPES).
+PRIVACY_HANDLERS: dict[type[Command], Handler] = {
+    CorrectContact: lambda c, m, x: c.correct_contact(m.contact_id, m.details, x),
+    EraseContact: lambda c, m, x: c.erase_contact(m.contact_id, m.reason, m.note, x),
+    RecordDisclosure: lambda c, m, x: c.record_disclosure(m.contact_id, m.recipient, m.format, m.items, x),
 }
 
 # Commands that change two streams at once (saved in one transaction): the other customer's id, from the

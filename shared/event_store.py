@@ -22,6 +22,7 @@ from shared.database import database_url, eventsourcing_env, heal_after_restarts
 from shared.domain.customer import Customer
 from shared.domain.errors import NotFoundError
 from shared.events import CustomerEvent
+from shared.key_store import KeyRing, PostgresKeyStore
 from shared.persistence import STORE_NAME, CustomerEventRecorder, PydanticMapper
 from shared.settings import Settings
 
@@ -39,7 +40,7 @@ class EventStoreReader:
     def __init__(self, recorder: CustomerEventRecorder, snapshots: AggregateRecorder | None = None,
                  mapper: Mapper | None = None) -> None:
         self.recorder = recorder
-        self.mapper = mapper or PydanticMapper()
+        self.mapper = mapper or PydanticMapper(KeyRing(PostgresKeyStore(recorder)))
         self.events = EventStore(self.mapper, recorder)
         self.snapshots = EventStore(self.mapper, snapshots) if snapshots is not None else None
         self.repository: Repository[UUID] = Repository(self.events, snapshot_store=self.snapshots)

@@ -23,7 +23,11 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import set_json_dumps
 
+from shared.domain.snapshot import CustomerSnapshot
 from shared.events.base import CustomerEvent, canonical_json, upcast
+from shared.events.personal import ContactErased
+from shared.key_store import KEYS_TABLE, KeyRing, create_statement
+from shared.sealing import UnsealedPersonalDataError, needs_sealing, open_contacts, open_sealed, seal_contacts
 
 STORE_NAME = "Customers"  # eventsourcing's application name: the tables are customers_events, customers_snapshots
 
@@ -39,14 +43,28 @@ class UnusedTranscoder(Transcoder):
 
 
 class PydanticMapper(Mapper):
-    def __init__(self) -> None:
+    """Events to stored rows and back; personal fields sealed with their subject's key (``shared/sealing.py``).
+
+    Without a key ring, sealed fields read as erased: a reader that may not see personal data gets none.
+    """
+
+    def __init__(self, key_ring: KeyRing | None = None) -> None:
         super().__init__(transcoder=UnusedTranscoder())
+        self.key_ring = key_ring
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         if isinstance(domain_event, CustomerEvent):
+            if needs_sealing(domain_event):
+                raise UnsealedPersonalDataError(f"{type(domain_event).__name__} holds personal data but was not "
+                                                "sealed: its command context had no key ring")
             state = domain_event.stored_state()
         else:
-            state = canonical_json(domain_event.model_dump(mode="json"))
+            data = domain_event.model_dump(mode="json")
+            if isinstance(domain_event, CustomerSnapshot):
+                if self.key_ring is None:
+                    raise UnsealedPersonalDataError("a snapshot of a customer needs a key ring to seal its contacts")
+                seal_contacts(data["state"], domain_event.originator_id, self.key_ring)
+            state = canonical_json(data)
         return StoredEvent(originator_id=domain_event.originator_id,
                            originator_version=domain_event.originator_version,
                            topic=get_topic(type(domain_event)), state=state)
@@ -55,10 +73,18 @@ class PydanticMapper(Mapper):
         cls = resolve_topic(stored_event.topic)
         stored = bytes(stored_event.state)
         data = orjson.loads(stored)
+        if cls is CustomerSnapshot:
+            open_contacts(data["state"], data["originator_id"], self.key_ring)
+            return cls.model_validate(data)
+        erased = open_sealed(cls, data, self.key_ring)
         upcast(cls, data, data.pop("class_version", 1))
         event = cls.model_validate(data)
         if isinstance(event, CustomerEvent):
-            event.remember_stored_state(stored)
+            event.remember_stored_state(stored, sealed=True)
+            if erased:
+                event.__pydantic_private__["_erased"] = erased
+            elif cls is ContactErased and self.key_ring is not None:
+                self.key_ring.forget([event.contact_id])  # whoever reads the erasure stops using the key at once
         return event
 
 
@@ -69,6 +95,7 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         self.command_results_table = SQL("{0}.command_results").format(schema)
         self.stream_heads_table = SQL("{0}.stream_heads").format(schema)
+        self.keys_table = SQL("{0}.{1}").format(schema, Identifier(KEYS_TABLE))
         self._pinned = threading.local()  # the connection of the batch in hand, per thread (see batch())
         events_table = SQL("{0}.{1}").format(schema, Identifier(self.events_table_name))
         # The table lock serialises appends so that notification ids commit in order (a tailing reader never
@@ -84,16 +111,21 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
             "  SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[], %b::jsonb[])), "
             "heads AS (INSERT INTO {1} (customer_id, version, head_hash) "
             "  SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[]) "
-            "  ON CONFLICT (customer_id) DO UPDATE SET version = EXCLUDED.version, head_hash = EXCLUDED.head_hash) "
+            "  ON CONFLICT (customer_id) DO UPDATE SET version = EXCLUDED.version, head_hash = EXCLUDED.head_hash), "
+            "new_keys AS (INSERT INTO {3} (subject_id, customer_id, key) "
+            "  SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bytea[])), "
+            "erased_keys AS (UPDATE {3} SET key = NULL, erased_at = now() "
+            "  WHERE subject_id = ANY(%b::uuid[]) AND key IS NOT NULL) "
             "INSERT INTO {2} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
-        ).format(self.command_results_table, self.stream_heads_table, events_table)
+        ).format(self.command_results_table, self.stream_heads_table, events_table, self.keys_table)
         self.sql_create_statements += [
             SQL("CREATE TABLE IF NOT EXISTS {0} (idempotency_key text PRIMARY KEY, customer_id uuid NOT NULL, "
                 "request_hash text NOT NULL, response jsonb NOT NULL, "
                 "recorded_at timestamptz NOT NULL DEFAULT now())").format(self.command_results_table),
             SQL("CREATE TABLE IF NOT EXISTS {0} (customer_id uuid PRIMARY KEY, version bigint NOT NULL, "
                 "head_hash text NOT NULL)").format(self.stream_heads_table),
+            create_statement(self.keys_table),
         ]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -127,7 +159,8 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
     def _insert_parameters(stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> list[list[Any]]:
         results = sorted(kwargs.get("command_results", ()))
         heads = sorted(kwargs.get("stream_heads", ()))
-        return [*_columns(results, 4), *_columns(heads, 3),
+        keys = sorted(kwargs.get("personal_keys", ()))
+        return [*_columns(results, 4), *_columns(heads, 3), *_columns(keys, 3), sorted(kwargs.get("erased_subjects", ())),
                 [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                 [e.topic for e in stored_events], [e.state for e in stored_events]]
 

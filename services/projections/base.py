@@ -53,6 +53,9 @@ class Projection:
 
     def __init__(self, process: ProcessDefinition, suffix: str = "") -> None:
         self.process, self.suffix = process, suffix
+        # A customer's stored events (after, up to a version), from the event store: set by whoever applies
+        # events, for a read model that must re-derive earlier rows (the timeline, on a correction or erasure).
+        self.history: FetchMissing | None = None
 
     # --- tables ------------------------------------------------------------------
     def table(self, base: str) -> Identifier:
@@ -207,6 +210,7 @@ class Projection:
                 fresh[customer_id] = [delivered[v].event for v in versions]
             positions[customer_id] = max(d.position for d in delivered.values())
         if fresh:
+            self.history = fetch_missing
             for events in fresh.values():
                 for event in events:
                     _refuse_unreadable_moments(event)

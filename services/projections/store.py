@@ -19,6 +19,7 @@ from psycopg.sql import SQL, Identifier
 from services.projections.dead_letters import DeadLetter
 from shared.event_store import EventStoreReader
 from shared.events import CustomerEvent
+from shared.events.personal import ContactErased
 from shared.wire import Delivered, Identity
 
 
@@ -79,7 +80,8 @@ class EventSource:
             cls = self._classes.get(topic)
             if cls is None:
                 cls = self._classes[topic] = resolve_topic(topic)
-            if getattr(cls, "class_version", 1) == 1 and isinstance(state, bytes) and issubclass(cls, CustomerEvent):
+            if getattr(cls, "class_version", 1) == 1 and isinstance(state, bytes) and issubclass(cls, CustomerEvent) \
+                    and cls.personal is None and cls is not ContactErased:  # those the mapper opens and honours
                 event = cls.model_validate_json(state)
                 event.remember_stored_state(state)
             else:

@@ -23,7 +23,9 @@ from shared.domain.snapshot import CustomerSnapshot
 from shared.domain.stream import EventStream
 from shared.domain.state import CustomerState, Deal, evolve, registered
 from shared.events.targets import TargetEvent
+from shared.key_store import KeyRing
 from shared.process import ProcessDefinition
+from shared.sealing import seal
 
 WON_PHASE = "won"  # the phase a won deal enters; its id is fixed, its label is the company's
 IMPORT_DEFAULT_REASON = "other"  # the win / loss reason of an imported closed deal whose file gives none
@@ -37,6 +39,7 @@ class CommandContext:
     actor: ev.Actor
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
+    key_ring: KeyRing | None = None  # seals personal fields (shared/sealing.py); needed by events that hold any
 
 
 class Customer(EventStream):
@@ -82,6 +85,8 @@ class Customer(EventStream):
             prev_hash=self.state.head_hash if self.state else ev.GENESIS_HASH,
             **{**(payload.__dict__ if payload is not None else {}), **fields},  # dict(payload) asks for .keys()
         )
+        if event_class.personal is not None and ctx.key_ring is not None:
+            seal(event, ctx.key_ring)  # before its hash is taken: the chain covers the sealed bytes
         self._record(event)
         return event
 
@@ -190,6 +195,25 @@ class Customer(EventStream):
                       note=details.note)
         survivor._trigger(ev.CustomerReleased, ctx, merged_id=self.id, merged_name=self.state.company_name,
                           note=details.note)
+
+    # --- personal data (APPI): correction, erasure, disclosure -----------------------
+    def correct_contact(self, contact_id: UUID, correction: Any, ctx: CommandContext) -> None:
+        """Supersede a contact's details (訂正); the earlier values stay in the history for auditors."""
+        self._known_contact(contact_id)
+        if not correction.corrected_fields():
+            raise InvalidFieldError("details", "give at least one of name, title, email, phone to correct")
+        self._trigger(ev.ContactCorrected, ctx, correction, contact_id=contact_id)
+
+    def erase_contact(self, contact_id: UUID, reason: str, note: str, ctx: CommandContext) -> None:
+        """Erase a contact's personal data (消去): the application deletes their key with this event."""
+        self._known_contact(contact_id)
+        self._trigger(ev.ContactErased, ctx, contact_id=contact_id, reason=reason, note=note)
+
+    def record_disclosure(self, contact_id: UUID, recipient: str, form: str, items: int, ctx: CommandContext) -> None:
+        """Say that what is held about a contact was given out (開示), erased or not."""
+        self._known_contact(contact_id, erased_too=True)
+        self._trigger(ev.PersonalDataDisclosed, ctx, contact_id=contact_id, recipient=recipient, format=form,
+                      items=items)
 
     def record_feedback(self, details: Any, ctx: CommandContext) -> None:
         self._known_deal(details.deal_id)
@@ -384,9 +408,14 @@ class Customer(EventStream):
         if deal_id is not None:
             self.deal(deal_id)
 
-    def _known_contact(self, contact_id: UUID | None) -> None:
-        if contact_id is not None and str(contact_id) not in self.state.contacts:
+    def _known_contact(self, contact_id: UUID | None, erased_too: bool = False) -> None:
+        if contact_id is None:
+            return
+        contact = self.state.contacts.get(str(contact_id))
+        if contact is None:
             raise NotFoundError("contact", contact_id)
+        if contact.erased and not erased_too:
+            raise InvalidStateError(f"contact {contact_id} was erased: nothing more is recorded about them")
 
     def _open_ticket(self, ticket_id: UUID) -> None:
         ticket = self.state.tickets.get(str(ticket_id))

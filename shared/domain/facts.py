@@ -17,7 +17,8 @@ _HEARING_ITEMS = ("issue", "reason", "decision_maker", "budget", "timeline")
 
 FACT_CHECKS: dict[str, Check] = {
     "company_info_captured": lambda c, d: bool(c.company_name and (c.industry or c.address or c.website)),
-    "contact_person_captured": lambda c, d: any(p.name and (p.email or p.phone) for p in c.contacts.values()),
+    "contact_person_captured": lambda c, d: any(
+        p.erased or (p.name and (p.email or p.phone)) for p in c.contacts.values()),  # an erased one was captured
     "lead_source_recorded": lambda c, d: c.lead_source or d.lead_source,
     "first_contact_recorded": lambda c, d: c.touchpoints + d.touchpoints > 0,
     "initial_reaction_recorded": lambda c, d: c.reaction_recorded or d.reaction_recorded,

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared import events as ev
-from shared.events.merges import MERGE_EVENTS
+from shared.events.personal import CONTACT_PERSONAL
 from shared.events.sales_activity import BantStatus
 
 
@@ -23,6 +23,7 @@ class Contact(BaseModel):
     email: str | None = None
     phone: str | None = None
     is_decision_maker: bool = False
+    erased: bool = False  # its details were erased (crypto-shredded); it was captured all the same
 
 
 class Ticket(BaseModel):
@@ -114,6 +115,19 @@ def _deal(s: CustomerState, deal_id: Any) -> Deal | None:
 def _contact_added(s: CustomerState, e: ev.ContactAdded) -> None:
     s.contacts[str(e.contact_id)] = Contact(name=e.name, title=e.title, email=e.email, phone=e.phone,
                                             is_decision_maker=e.is_decision_maker)
+
+
+def _contact_corrected(s: CustomerState, e: ev.ContactCorrected) -> None:
+    contact = s.contacts[str(e.contact_id)]
+    for name, value in e.corrected_fields().items():
+        setattr(contact, name, value)
+
+
+def _contact_erased(s: CustomerState, e: ev.ContactErased) -> None:
+    contact = s.contacts[str(e.contact_id)]
+    for name in CONTACT_PERSONAL.fields:
+        setattr(contact, name, CONTACT_PERSONAL.placeholder(name))
+    contact.erased = True
 
 
 def _touchpoint(s: CustomerState, e: ev.TouchpointRecorded) -> None:
@@ -226,6 +240,9 @@ CUSTOMER_EVOLVERS: dict[type, Callable[[CustomerState, Any], None]] = {
     ev.CustomerAbsorbed: _absorbed,
     ev.CustomerReleased: _released,
     ev.ContactAdded: _contact_added,
+    ev.ContactCorrected: _contact_corrected,
+    ev.ContactErased: _contact_erased,
+    ev.PersonalDataDisclosed: lambda s, e: None,  # for auditors
     ev.TouchpointRecorded: _touchpoint,
     ev.LeadSourceRecorded: _lead_source,
     ev.DealOpened: _deal_opened,
@@ -263,8 +280,8 @@ DEAL_EVOLVERS: dict[type, Callable[[Deal, Any], None]] = {
 def evolve(state: CustomerState, event: ev.CustomerEvent) -> None:
     """Record one event (other than registration) in the state."""
     department = event.actor.department
-    if type(event) in MERGE_EVENTS:
-        pass  # a merge is about the records, not a touch of the customer
+    if type(event) in ev.RECORD_KEEPING:
+        pass  # a merge or a privacy request is about the records, not a touch of the customer
     elif department not in state.last_touch or state.last_touch[department] < event.occurred_at:
         state.last_touch[department] = event.occurred_at
     if (deal_evolver := DEAL_EVOLVERS.get(type(event))) is not None:

@@ -6,7 +6,8 @@ from shared.events.deal import (
     DealEvent, DealImported, DealLost, DealOpened, DealWon, NextActionCompleted, NextActionSet, SatisfiedCriterion, StageChanged,
     TemperatureSet,
 )
-from shared.events.merges import CustomerAbsorbed, CustomerMerged, CustomerReleased, CustomerUnmerged
+from shared.events.merges import MERGE_EVENTS, CustomerAbsorbed, CustomerMerged, CustomerReleased, CustomerUnmerged
+from shared.events.personal import PRIVACY_EVENTS, ContactCorrected, ContactErased, PersonalDataDisclosed
 from shared.events.sales_activity import (
     ApprovalStatusUpdated, ContractSigned, ContractTermsUpdated, HandedOffToCS, HearingRecorded, MeetingHeld,
     MeetingScheduled, ProposalFeedbackRecorded, ProposalSent, QuoteSubmitted, RevisionDone, RevisionRequested,
@@ -25,10 +26,15 @@ EVENT_TYPES: dict[str, type[CustomerEvent]] = {
         RevisionRequested, RevisionDone, ApprovalStatusUpdated, ContractTermsUpdated, ContractSigned, HandedOffToCS,
         OnboardingProgressRecorded, SatisfactionRecorded, CustomerFeedbackRecorded, TicketOpened, TicketUpdated, TicketResolved,
         CustomerMerged, CustomerAbsorbed, CustomerUnmerged, CustomerReleased,
+        ContactCorrected, ContactErased, PersonalDataDisclosed,
     )
 }
 
+# Events about the records (merges, privacy requests), not a touch of the customer: no department's last touch,
+# no approach.
+RECORD_KEEPING = MERGE_EVENTS | PRIVACY_EVENTS
+
 __all__ = [
     "GENESIS_HASH", "Actor", "CustomerEvent", "DealEvent", "Department", "Selection", "EVENT_TYPES",
-    "SatisfiedCriterion", "canonical_json", "stored_hash", *EVENT_TYPES,
+    "SatisfiedCriterion", "RECORD_KEEPING", "canonical_json", "stored_hash", *EVENT_TYPES,
 ]

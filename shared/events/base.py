@@ -58,6 +58,7 @@ class CustomerEvent(Frozen):
 
     schema_version: ClassVar[int] = 1
     class_version: ClassVar[int] = 1  # the name eventsourcing's upcasting reads
+    personal: ClassVar[Any] = None  # where the event holds personal data (shared/events/personal.py), if it can
 
     originator_id: UUID
     originator_version: int
@@ -69,6 +70,8 @@ class CustomerEvent(Frozen):
     prev_hash: str
 
     _stored: bytes | None = PrivateAttr(default=None)
+    _sealed: bool = PrivateAttr(default=False)  # its personal fields are encrypted in ``_stored``
+    _erased: tuple[str, ...] = PrivateAttr(default=())  # personal fields read as erased (their key is gone)
 
     # eventsourcing reads the schema version from ``class_version``.
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -101,9 +104,23 @@ class CustomerEvent(Frozen):
             stored = private["_stored"] = canonical_json(state)
         return stored
 
-    def remember_stored_state(self, state: bytes) -> None:
-        """Keep the bytes this event was read from, so its hash is of what is stored."""
-        self.__pydantic_private__["_stored"] = state
+    def remember_stored_state(self, state: bytes, sealed: bool = False) -> None:
+        """Keep the bytes this event was read from (or sealed into), so its hash is of what is stored."""
+        private = self.__pydantic_private__
+        private["_stored"], private["_sealed"] = state, sealed
+
+    @property
+    def sealed(self) -> bool:
+        return self.__pydantic_private__.get("_sealed", False)
+
+    @property
+    def erased_fields(self) -> tuple[str, ...]:
+        """Personal fields whose key was deleted: they read as placeholders (「削除済み」 or none)."""
+        return self.__pydantic_private__.get("_erased", ())
+
+    def personal_subject(self) -> Any:
+        """The data subject (contact id) of this event's personal fields; None when it holds none."""
+        return None if self.personal is None else self.__dict__.get(self.personal.subject)
 
     def hash(self) -> str:
         return stored_hash(self.topic(), self.stored_state())

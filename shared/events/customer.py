@@ -10,6 +10,7 @@ from pydantic import EmailStr, Field
 from shared.company_key import company_key
 from shared.events.base import CustomerEvent, Frozen, Selection
 from shared.events.limits import Limit
+from shared.events.personal import CONTACT_PERSONAL, PersonalData
 
 Channel = Literal["email", "phone", "visit", "online_meeting", "web_form", "event", "chat", "letter", "other"]
 LeadSource = Literal["trade_show", "web", "referral", "outbound", "partner", "seminar", "other"]
@@ -44,6 +45,7 @@ class ContactDetails(Frozen):
 
 
 class ContactAdded(CustomerEvent, ContactDetails):
+    personal = CONTACT_PERSONAL
     contact_id: UUID
 
 
@@ -59,6 +61,7 @@ class TouchpointDetails(Frozen):
 
 
 class TouchpointRecorded(CustomerEvent, TouchpointDetails):
+    personal = PersonalData("contact_id", ("summary", "reaction.note"))
     touchpoint_id: UUID
 
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from shared.events.personal import PersonalData
 from shared.events.base import CustomerEvent, Frozen
 
 
@@ -56,6 +57,7 @@ class TicketDetails(Frozen):
 
 
 class TicketOpened(CustomerEvent, TicketDetails):
+    personal = PersonalData("contact_id", ("description",))
     ticket_id: UUID
 
 

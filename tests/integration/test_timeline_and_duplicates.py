@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 from shared import commands as cmd
 from shared.application import Envelope, Outcome
 from shared.events import EVENT_TYPES, Actor, CustomerEvent, Selection, StageChanged
+from shared.events.personal import ContactCorrection
 from shared.events.customer import CompanyProfile, ContactDetails, LeadSourceDetails, TouchpointDetails
 from shared.events.merges import MergeDetails, UnmergeDetails
 from shared.events.deal import (
@@ -176,6 +177,13 @@ def story(customers) -> list[CustomerEvent]:
                                               imported=ImportedStage(stage="in_approval", source="台帳.xlsx"))))
     b = run(cmd.OpenDeal(details=DealDetails(title="追加ライセンス", owner="tanaka")))["deal_id"]
     deal(cmd.LoseDeal, b, details=LossDetails(reason=Selection(choice="competitor", note="A社に決定")))
+    # A contact who asked for a correction, then for erasure; what was disclosed to them is recorded.
+    other_contact = run(cmd.AddContact(details=ContactDetails(name="鈴木 一郎", phone="03-0000-0000")))["contact_id"]
+    run(cmd.RecordTouchpoint(details=TouchpointDetails(channel="email", direction="inbound", summary="鈴木様より資料請求",
+                                                       contact_id=other_contact)))
+    run(cmd.CorrectContact(contact_id=other_contact, details=ContactCorrection(name="鈴木 一朗", reason="誤記")))
+    run(cmd.RecordDisclosure(contact_id=other_contact, recipient="本人", items=4))
+    run(cmd.EraseContact(contact_id=other_contact))
     # A duplicate record merged in and split off again, then this record merged into another and back.
     twin = d.register("㈱テスト工業", SALES, next(clock))
     other = d.register("株式会社テスト工業ホールディングス", SALES, next(clock))

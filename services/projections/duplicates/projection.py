@@ -21,7 +21,7 @@ from services.projections.batch import Unnest
 from services.projections.duplicates import tables as t
 from services.projections.handlers import Handlers
 from shared.events import CustomerEvent, CustomerRegistered
-from shared.events.merges import MERGE_EVENTS
+from shared.events import RECORD_KEEPING
 
 COUNTED_DEPARTMENT = "sales"  # CS, support and tech talking to a customer is not a duplicate approach
 COMPANIES = Handlers()
@@ -45,7 +45,7 @@ class DuplicatesProjection(Projection):
         keys = self._company_keys(curs, events)
         rows = [(e.event_id, keys[c], c, e.occurred_at, e.actor.user, e.actor.team, e.actor.site)
                 for c, customer_events in events.items() if c in keys
-                for e in customer_events if e.actor.department == COUNTED_DEPARTMENT and type(e) not in MERGE_EVENTS]
+                for e in customer_events if e.actor.department == COUNTED_DEPARTMENT and type(e) not in RECORD_KEEPING]
         if rows:
             curs.execute(SQL("INSERT INTO {0} (event_id, company_key, customer_id, occurred_at, actor_user, team, site) "
                              "SELECT * FROM {1} ON CONFLICT (event_id) DO NOTHING").format(

@@ -20,11 +20,12 @@ from services.projections.batch import Unnest
 from services.projections.handlers import Handlers
 from services.projections.timeline import tables as t
 from services.projections.timeline.summaries import summarize
-from shared.events import CustomerEvent, CustomerRegistered
+from shared.events import ContactAdded, ContactCorrected, ContactErased, CustomerEvent, CustomerRegistered
 
 ENTRY_ROWS = Unnest("uuid", "uuid", "bigint", "timestamptz", "timestamptz", "text", "text", "text", "text", "text",
                     "text", "text", "uuid", "uuid", "text")  # of the entry rows ``_row`` makes
 NAME_ROWS = Unnest("uuid", "text")
+SUMMARY_ROWS = Unnest("uuid", "text", "text")
 COMPANY_NAMES = Handlers()  # events that name the customer's company
 
 
@@ -49,6 +50,33 @@ class TimelineProjection(Projection):
                 "department, team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name) "
                 "SELECT * FROM {1} ON CONFLICT (event_id) DO NOTHING").format(self.table(t.ENTRIES), ENTRY_ROWS.sql),
             ENTRY_ROWS.params(rows))
+        self._rederive_people(curs, events)
+
+    def _rederive_people(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> None:
+        """A contact corrected or erased: their earlier entries say it too (corrected details, 「削除済み」).
+
+        Re-derived from the customer's stream as the event store reads now (an erased contact's fields read as
+        erased), so a rebuild writes the same summaries.
+        """
+        for customer_id, customer_events in events.items():
+            people = {e.contact_id for e in customer_events if isinstance(e, ContactCorrected | ContactErased)}
+            if not people or self.history is None:
+                continue
+            history = [e for e in self.history(customer_id, 0, customer_events[-1].originator_version)
+                       if e.personal_subject() in people]
+            corrected: dict[UUID, dict[str, str]] = {}  # contact -> their details as corrected since
+            for e in history:
+                if isinstance(e, ContactCorrected) and not e.erased_fields:
+                    corrected.setdefault(e.contact_id, {}).update(e.corrected_fields())
+            rows = []
+            for e in history:
+                if isinstance(e, ContactAdded) and not e.erased_fields and e.contact_id in corrected:
+                    e = e.model_copy(update=corrected[e.contact_id])
+                rows.append((e.event_id, *summarize(e, self.process)))
+            if rows:
+                curs.execute(SQL("UPDATE {0} AS t SET summary_ja = u.ja, summary_en = u.en FROM {1} AS u(event_id, ja, en) "
+                                 "WHERE t.event_id = u.event_id").format(self.table(t.ENTRIES), SUMMARY_ROWS.sql),
+                             SUMMARY_ROWS.params(rows))
 
     def _row(self, e: CustomerEvent, company_name: str | None) -> tuple:
         ja, en = summarize(e, self.process)

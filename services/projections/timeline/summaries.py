@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from services.projections.handlers import Handlers
 from services.projections.timeline.wording import (
-    CHANNELS, DIRECTIONS, FEEDBACK_KINDS, HEARING_ITEMS, LEAD_SOURCES, OPEN_POINTS, PLACES, PRIORITIES,
+    CHANNELS, CONTACT_FIELDS, DIRECTIONS, ERASURE_REASONS, FEEDBACK_KINDS, HEARING_ITEMS, LEAD_SOURCES, OPEN_POINTS, PLACES, PRIORITIES,
     SURVEY_METHODS, TICKET_STATUSES, Summary, field_label, fixed, joined, label, option, phase_stage, selection,
     short, titled, when, with_detail, yen,
 )
@@ -230,6 +230,25 @@ def customer_unmerged(e: ev.CustomerUnmerged, p: ProcessDefinition) -> Summary:
 @SUMMARIES.on(ev.CustomerReleased)
 def customer_released(e: ev.CustomerReleased, p: ProcessDefinition) -> Summary:
     return titled((f"名寄せ解除: {short(e.merged_name)} を分離", f"Unmerged {short(e.merged_name)}"), e.note)
+
+
+@SUMMARIES.on(ev.ContactCorrected)
+def contact_corrected(e: ev.ContactCorrected, p: ProcessDefinition) -> Summary:
+    """Which details were corrected, not their values: the contact's entries show those (re-derived)."""
+    fj, fe = joined(fixed(CONTACT_FIELDS, name) for name in e.corrected_fields())
+    return titled((f"担当者情報の訂正（{fj}）", f"Contact corrected ({fe})"), e.reason)
+
+
+@SUMMARIES.on(ev.ContactErased)
+def contact_erased(e: ev.ContactErased, p: ProcessDefinition) -> Summary:
+    rj, re_ = fixed(ERASURE_REASONS, e.reason)
+    return titled((f"担当者の個人情報を消去（{rj}）", f"Contact's personal data erased ({re_})"), e.note)
+
+
+@SUMMARIES.on(ev.PersonalDataDisclosed)
+def personal_data_disclosed(e: ev.PersonalDataDisclosed, p: ProcessDefinition) -> Summary:
+    return (f"個人情報の開示: {e.items}件（{e.format.upper()}、開示先: {short(e.recipient)}）",
+            f"Personal data disclosed: {e.items} items ({e.format.upper()}, to {short(e.recipient)})")
 
 
 def summarize(event: ev.CustomerEvent, process: ProcessDefinition) -> Summary:

@@ -45,6 +45,9 @@ SURVEY_METHODS = {"survey": ("アンケート", "survey"), "interview": ("イン
 PRIORITIES = {"low": ("低", "low"), "normal": ("通常", "normal"), "high": ("高", "high"), "urgent": ("緊急", "urgent")}
 TICKET_STATUSES = {"open": ("未対応", "open"), "in_progress": ("対応中", "in progress"),
                    "waiting_customer": ("顧客回答待ち", "waiting for the customer")}
+CONTACT_FIELDS = {"name": ("氏名", "name"), "title": ("役職", "title"), "email": ("メール", "email"),
+                  "phone": ("電話", "phone")}
+ERASURE_REASONS = {"request": ("本人の請求", "at the person's request"), "retention": ("保存期間の経過", "retention period over")}
 FEEDBACK_KINDS = {"usage": ("利用状況", "Usage"), "trouble": ("トラブル", "Trouble"), "request": ("要望", "Request"),
                    "upsell_hint": ("アップセルの兆し", "Upsell hint"), "other": ("その他", "Other")}
 
