@@ -433,6 +433,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--command-url", help="default: COMMAND_URL of DATA_DIR/dev.env, else COMMAND_HOST:COMMAND_PORT")
     demo.set_defaults(run=_demo)
 
+    from services.privacy.cli import add_parser as personal_data
+
+    personal_data(commands)
     check = commands.add_parser("check-process", help="load and validate a process definition file")
     check.add_argument("path", nargs="?")
     check.set_defaults(run=_check_process)

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(default=90, ge=1,
                                        description="window in which two teams or sites on one company count as duplicate approach")
 
+    personal_data_retention_years: int = Field(
+        default=5, ge=1, description="contacts of customers with no activity for this many years are past retention "
+                                     "(`customer-timeline personal-data retention`)")
+    personal_key_cache_seconds: float = Field(
+        default=10.0, ge=0, description="how long a process keeps a contact's key in memory: an erasure by another "
+                                        "process is honoured within this time")
+
     @field_validator("business_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -1,0 +1,88 @@
+"""The privacy office: the write side and the read models of one database, for a privacy officer's requests.
+
+Each request is a command on the contact's customer stream (``shared/commands.py``: CorrectContact,
+EraseContact, RecordDisclosure), so it is an event auditors see. After it, every read model applies the
+customer's new events from the event store at once (exactly once: a worker that gets them later skips
+them), so a correction or erasure is seen everywhere when the command returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from services.projections.registry import PROJECTIONS
+from services.projections.store import EventSource
+from shared.application import Customers, Envelope, Outcome
+from shared.commands import Command
+from shared.domain.errors import DomainError, NotFoundError
+from shared.events import Actor
+from shared.key_store import KEYS_TABLE
+
+
+@dataclass(frozen=True)
+class Subject:
+    contact_id: UUID
+    customer_id: UUID
+    erased_at: Any  # None while the key exists
+
+
+class PrivacyOffice:
+    def __init__(self, customers: Customers, database_url: str) -> None:
+        self.customers, self.database_url = customers, database_url
+        self.source = EventSource(customers.reader)
+
+    def subject(self, contact_id: UUID) -> Subject:
+        """Whose customer a contact is (every contact has a key row from their first event on)."""
+        with self.customers.event_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT customer_id, erased_at FROM {0}.{1} WHERE subject_id = %s").format(
+                Identifier(self.customers.event_recorder.datastore.schema), Identifier(KEYS_TABLE)), (contact_id,))
+            row = curs.fetchone()
+        if row is None:
+            raise NotFoundError("contact", contact_id)
+        return Subject(contact_id, row["customer_id"], row["erased_at"])
+
+    def execute(self, customer_id: UUID, command: Command, actor: Actor) -> Outcome:
+        """One request as a command on the customer's stream, then every read model brought up to date."""
+        result = self.customers.execute([Envelope(command, customer_id, actor)])[0]
+        if isinstance(result, DomainError):
+            raise result
+        self.catch_up(customer_id)
+        return result
+
+    def catch_up(self, customer_id: UUID) -> int:
+        """Apply the customer's events every read model lacks, from the event store; the events applied."""
+        applied = 0
+        with psycopg.connect(self.database_url) as conn:
+            for cls in PROJECTIONS.values():
+                projection = cls(self.customers.process)
+                with conn.transaction(), conn.cursor() as curs:
+                    curs.execute("SELECT to_regclass(%s)", (projection.versions_table,))
+                    if curs.fetchone()[0] is None:
+                        continue  # a read model this deployment has not created
+                    version = projection.lock_versions(curs, [customer_id])[customer_id][0]
+                    result = projection.apply_isolating(curs, self.source.after(customer_id, version),
+                                                        self.source.missing)
+                    applied += result.events
+        return applied
+
+    def close(self) -> None:
+        self.customers.close()
+
+
+def open_office(settings: Any) -> PrivacyOffice:
+    from services.projections.migrations import read_models
+    from shared.bootstrap import build_customers
+    from shared.database import database_url
+    from shared.migrations import migrate
+    from shared.process import load_process_definition
+
+    url = database_url(settings)
+    settings = settings.model_copy(update={"database_url": url})
+    process = load_process_definition(settings.process_definition)
+    migrate(url, settings, read_models(process))
+    return PrivacyOffice(build_customers(settings, process), url)
