@@ -87,3 +87,35 @@ def customer_timeline(conn: Connection, customer_id: UUID | Sequence[UUID], *, d
         return TimelinePage(entries, None)
     last = entries[limit - 1]
     return TimelinePage(entries[:limit], cursors.encode(last.occurred_at, last.stream_version, last.event_id))
+
+
+def entries_of_events(conn: Connection, event_ids: Collection[UUID], suffix: str = "") -> list[TimelineEntry]:
+    """The entries of these events (any customer), oldest first: what the timeline holds about them (a disclosure
+    lists a person's entries this way)."""
+    query = SQL("SELECT event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, department, "
+                "team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name FROM {0} "
+                "WHERE event_id = ANY(%s) ORDER BY occurred_at, stream_version, event_id").format(
+        Identifier(ENTRIES + suffix))
+    with conn.cursor(row_factory=class_row(TimelineEntry)) as curs:
+        return curs.execute(query, [list(event_ids)]).fetchall()
+
+
+@dataclass(frozen=True)
+class DisclosureEntry:
+    customer_id: UUID
+    stream_version: int
+    occurred_at: datetime
+    actor_user: str
+    company_name: str | None
+    summary_en: str
+
+
+def disclosure_entries(conn: Connection, suffix: str = "") -> list[DisclosureEntry]:
+    """Every disclosure of personal data (``PersonalDataDisclosed``) the timeline holds, oldest first: the
+    third-party records (APPI Arts. 29-30); the event itself (at customer and stream version) says to whom,
+    about which contact and how many items."""
+    query = SQL("SELECT customer_id, stream_version, occurred_at, actor_user, company_name, summary_en FROM {0} "
+                "WHERE kind = 'PersonalDataDisclosed' ORDER BY occurred_at, customer_id, stream_version").format(
+        Identifier(ENTRIES + suffix))
+    with conn.cursor(row_factory=class_row(DisclosureEntry)) as curs:
+        return curs.execute(query).fetchall()
