@@ -41,6 +41,10 @@ VERSION_UPDATES = Unnest("uuid", "bigint", "bigint")  # customer, version applie
 NOT_THE_EVENTS_FAULT = (*TRANSIENT, psycopg.errors.UndefinedTable, psycopg.InternalError)
 
 
+UNDECLARED_PERSONAL_DATA = ("not declared: assume every personal field of the events it applies, decrypted with "
+                            "the contacts' keys")
+
+
 @dataclass
 class Applied:
     events: int = 0
@@ -50,6 +54,10 @@ class Applied:
 class Projection:
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]  # read tables, without the versions table
+    # What the read model may receive and keep of personal data (APPI Arts. 29-30: its consumer group is a
+    # recipient; ``customer-timeline personal-data recipients`` lists it). Every read model says its own; this
+    # default assumes the worst for one that does not.
+    personal_data: ClassVar[str] = UNDECLARED_PERSONAL_DATA
 
     def __init__(self, process: ProcessDefinition, suffix: str = "") -> None:
         self.process, self.suffix = process, suffix
@@ -225,6 +233,12 @@ class Projection:
                          VERSION_UPDATES.params((c, events[-1].originator_version, positions[c])
                                                 for c, events in fresh.items()))
         return sum(len(events) for events in fresh.values())
+
+    def advance_position(self, curs: Cursor, customer_id: UUID, position: int) -> None:
+        """Record the event store position reached for a customer whose events were applied from the store (where
+        positions are unknown), as a worker applying them from the topic would have."""
+        curs.execute(SQL("UPDATE {0} SET position = GREATEST(position, %s) WHERE customer_id = %s").format(
+            self.table(self.versions_table)), (position, customer_id))
 
     def lock_versions(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, tuple[int, int | None]]:
         """Applied (and parked) versions of these customers, locked until commit (two workers never apply one

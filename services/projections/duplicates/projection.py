@@ -37,6 +37,9 @@ def _registered(event: CustomerRegistered, registered: dict[UUID, CustomerRegist
 class DuplicatesProjection(Projection):
     name = t.NAME
     tables = t.TABLES
+    personal_data = ("company-level data only: company name and key, and when which sales user, team and site "
+                     "worked the company; it keeps no contact's data (its worker opens the events it reads with the "
+                     "contacts' keys, as every worker does, and keeps none of their personal fields)")
 
     def schema(self) -> dict[str, Sequence[Composable]]:
         return t.schema(self.table)

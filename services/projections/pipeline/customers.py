@@ -1,4 +1,5 @@
-"""One customer's page for CS and support, and finding customers by company name.
+"""One customer's page for CS and support, finding customers by company name, and when customers were last
+active (personal data retention).
 
 Both read the pipeline's tables: each customer's ``CustomerState`` as JSON, one row per
 deal, and how many of the customer's events that state reflects.
@@ -6,7 +7,9 @@ deal, and how many of the customer's events that state reflects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
 from services.projections.pipeline.projection import deal_row
-from services.projections.pipeline.tables import DEALS, STATES, VERSIONS
+from services.projections.pipeline.tables import CUSTOMERS, DEALS, STATES, VERSIONS
 from shared.domain.state import CustomerState
 from shared.process import ProcessDefinition
 
@@ -114,3 +117,43 @@ def search_customers(conn: Connection, key: str, limit: int,
     with conn.cursor(row_factory=dict_row) as curs:
         return curs.execute(query, {"key": key, "after_name": after_name, "after_id": after_id,
                                     "limit": limit}).fetchall()
+
+
+@dataclass(frozen=True)
+class CustomerActivity:
+    customer_id: UUID
+    company_name: str
+    group_id: UUID  # the survivor it was merged into, else itself
+    last_activity: datetime | None  # the latest last touch over the group; None: no touch at all
+
+
+_LAST_ACTIVITY = """
+WITH own AS (
+    SELECT s.customer_id, s.state->>'company_name' AS company_name,
+           coalesce((s.state->>'merged_into')::uuid, s.customer_id) AS group_id
+    FROM {states} s WHERE s.customer_id = ANY(%(ids)s)
+), members AS (
+    SELECT g.group_id, g.group_id AS member FROM (SELECT DISTINCT group_id FROM own) g
+    UNION
+    SELECT g.group_id, a.member::uuid
+    FROM (SELECT DISTINCT group_id FROM own) g JOIN {states} s ON s.customer_id = g.group_id,
+         jsonb_array_elements_text(s.state->'absorbed') AS a(member)
+), touched AS (
+    SELECT m.group_id, max(t.value::timestamptz) AS last_activity
+    FROM members m JOIN {customers} c ON c.customer_id = m.member, jsonb_each_text(c.last_touch) AS t
+    GROUP BY m.group_id
+)
+SELECT own.customer_id, own.company_name, own.group_id, touched.last_activity
+FROM own LEFT JOIN touched USING (group_id)
+"""
+
+
+def last_activity(conn: Connection, customer_ids: Sequence[UUID]) -> dict[UUID, CustomerActivity]:
+    """When each of these customers was last active, as the pipeline holds it: the latest last touch of any
+    department (events about the records, merges and privacy requests, are no touch) over the customer's merge
+    group (the survivor and every customer merged into it: a merged customer's contacts are the survivor's
+    too). Customers the projection has not reached are left out."""
+    query = SQL(_LAST_ACTIVITY).format(states=Identifier(STATES), customers=Identifier(CUSTOMERS))
+    with conn.cursor() as curs:
+        rows = curs.execute(query, {"ids": list(customer_ids)}).fetchall()
+    return {row[0]: CustomerActivity(row[0], row[1], row[2], row[3]) for row in rows}

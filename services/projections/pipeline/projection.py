@@ -55,6 +55,9 @@ def _registered(event: ev.CustomerRegistered, states: dict[UUID, CustomerState])
 class PipelineProjection(Projection):
     name = t.NAME
     tables = t.TABLES
+    personal_data = ("contact details (name, title, e-mail, phone, decision maker), decrypted with the contacts' "
+                     "keys, kept in each customer's state (pipeline_states; 削除済み once erased); company-level "
+                     "data: company, deals, amounts, stages, notes, reasons")
 
     def schema(self) -> dict[str, Sequence[Composable]]:
         return t.schema(self.table)

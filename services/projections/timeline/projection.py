@@ -37,6 +37,9 @@ def _registered(event: CustomerRegistered, names: dict[UUID, str]) -> None:
 class TimelineProjection(Projection):
     name = t.NAME
     tables = t.TABLES
+    personal_data = ("one-line summaries naming contacts (name, title) and the words of touchpoints and tickets "
+                     "with a contact, decrypted with the contacts' keys (timeline_entries; re-derived as 削除済み "
+                     "after an erasure, corrected values after a correction)")
 
     def schema(self) -> dict[str, Sequence[Composable]]:
         return t.schema(self.table)
