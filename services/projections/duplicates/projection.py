@@ -38,8 +38,7 @@ class DuplicatesProjection(Projection):
     name = t.NAME
     tables = t.TABLES
     personal_data = ("company-level data only: company name and key, and when which sales user, team and site "
-                     "worked the company; it keeps no contact's data (its worker opens the events it reads with the "
-                     "contacts' keys, as every worker does, and keeps none of their personal fields)")
+                     "worked the company; it keeps none of a contact's data")
 
     def schema(self) -> dict[str, Sequence[Composable]]:
         return t.schema(self.table)
