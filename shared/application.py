@@ -122,11 +122,11 @@ class Customers(Application[UUID]):
     snapshotting_projectors = {Customer: Customer.project}  # noqa: RUF012
 
     def __init__(self, process: ProcessDefinition, env: dict[str, str] | None = None,
-                 snapshot_interval: int = 100, cache_size: int = 10_000) -> None:
+                 snapshot_interval: int = 100, cache_size: int = 10_000, key_cache_seconds: float = 10.0) -> None:
         self.process = process
         self.cache = CustomerCache(cache_size)
         self.snapshotting_intervals = {Customer: snapshot_interval} if snapshot_interval else {}
-        self.key_ring = KeyRing()  # the data subjects' keys (crypto-shredding), read from the event store's database
+        self.key_ring = KeyRing(ttl=key_cache_seconds)  # the data subjects' keys (crypto-shredding), read from the event store's database
         env = {"IS_SNAPSHOTTING_ENABLED": "y" if snapshot_interval else "n",
                "APPLICATION_RECORDER_TOPIC": get_topic(CustomerEventRecorder), **(env or {})}
         super().__init__(env)

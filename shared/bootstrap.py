@@ -17,6 +17,7 @@ def build_customers(settings: Settings, process: ProcessDefinition | None = None
     process = process or load_process_definition(settings.process_definition)
     url = database_url(settings)
     migrate(url, settings)
-    customers = Customers(process, env=eventsourcing_env(url, settings), snapshot_interval=settings.snapshot_interval)
+    customers = Customers(process, env=eventsourcing_env(url, settings), snapshot_interval=settings.snapshot_interval,
+                          key_cache_seconds=settings.personal_key_cache_seconds)
     heal_after_restarts(customers.recorder.datastore.pool)  # its snapshots and tracking share this pool
     return customers

@@ -85,6 +85,7 @@ def open_event_store(settings: Settings) -> EventStoreReader:
     factory = store_factory(database_url(settings), settings)
     recorder = factory.application_recorder()
     assert isinstance(recorder, CustomerEventRecorder)
-    reader = EventStoreReader(recorder, factory.aggregate_recorder("snapshots"))
+    ring = KeyRing(PostgresKeyStore(recorder), ttl=settings.personal_key_cache_seconds)
+    reader = EventStoreReader(recorder, factory.aggregate_recorder("snapshots"), PydanticMapper(ring))
     heal_after_restarts(factory.datastore.pool)
     return reader

@@ -56,7 +56,7 @@ class PrivacyOffice:
 
     def catch_up(self, customer_id: UUID) -> int:
         """Apply the customer's events every read model lacks, from the event store; the events applied."""
-        applied = 0
+        applied, position = 0, self.source.last_position(customer_id)
         with psycopg.connect(self.database_url) as conn:
             for cls in PROJECTIONS.values():
                 projection = cls(self.customers.process)
@@ -67,6 +67,7 @@ class PrivacyOffice:
                     version = projection.lock_versions(curs, [customer_id])[customer_id][0]
                     result = projection.apply_isolating(curs, self.source.after(customer_id, version),
                                                         self.source.missing)
+                    projection.advance_position(curs, customer_id, position)
                     applied += result.events
         return applied
 

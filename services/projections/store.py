@@ -45,6 +45,15 @@ class EventSource:
         """A customer's stored events after a version (positions unknown: 0)."""
         return [Delivered(e, 0) for e in self.reader.stream(customer_id, version)]
 
+    def last_position(self, customer_id: UUID) -> int:
+        """The notification id of the customer's latest stored event (0 for none)."""
+        recorder = self.reader.recorder
+        with self.reader.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT coalesce(max(notification_id), 0) AS position FROM {0}.{1} WHERE originator_id = %s"
+                             ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)),
+                         (customer_id,))
+            return curs.fetchone()["position"]
+
     def verified(self, messages: Sequence[tuple[Identity, Any]]) -> tuple[list[Delivered], list[DeadLetter]]:
         """The stored events the messages name, each checked against its message; the rest dead letters."""
         rows = self._rows([identity.position for identity, _ in messages])
