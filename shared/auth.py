@@ -37,6 +37,7 @@ class Permission(StrEnum):
     READ_PIPELINE = "pipeline:read"  # manager views
     WRITE_TARGETS = "targets:write"  # teams' (and owners') monthly sales targets
     READ_AUDIT = "audit:read"  # raw events, state as of a time, hash chains
+    MANAGE_PERSONAL_DATA = "personal_data:manage"  # a contact's disclosure, correction, erasure (APPI)
 
 
 P = Permission
@@ -46,7 +47,10 @@ ROLES: dict[str, frozenset[Permission]] = {
     "support": frozenset({P.WRITE_TICKETS, P.WRITE_SUCCESS, P.WRITE_FEEDBACK, P.READ_CUSTOMERS}),
     "manager": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.WRITE_TARGETS, P.MERGE_CUSTOMERS}),
     "auditor": frozenset({P.READ_CUSTOMERS, P.READ_PIPELINE, P.READ_AUDIT}),
-    "admin": frozenset(),  # tokens are managed with the command line (customer-timeline tokens), not over HTTP
+    "privacy": frozenset({P.MANAGE_PERSONAL_DATA, P.READ_CUSTOMERS}),  # a privacy officer (APPI requests)
+    # tokens are managed with the command line (customer-timeline tokens), not over HTTP; an admin may answer
+    # a person's requests about their personal data
+    "admin": frozenset({P.MANAGE_PERSONAL_DATA}),
 }
 
 

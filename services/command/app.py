@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.body_limit import BodyLimit
-from services.command.routes import customers as customer_routes, deals, sales_activity, targets, tickets
+from services.command.routes import customers as customer_routes, deals, personal_data, sales_activity, targets, tickets
 from services.command.writer import BatchingWriter
 from services.http_errors import install_error_handlers
 from services.observability import database_answers, install_observability
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
         # 25 ms per group commit of waiting for nothing. Hand it over sooner.
         sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
         url = database_url(settings)
+        app.state.database_url = url  # the privacy office's read models (routes/personal_data.py)
         app.state.customers = customers or build_customers(settings.model_copy(update={"database_url": url}), process)
         app.state.tokens = TokenStore.open(url)
         app.state.writer = BatchingWriter(app.state.customers, settings.write_batch_size)
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, customers: Customers | None = N
     install_error_handlers(app)
     install_auth_handlers(app)
     install_observability(app, Metrics(), database_answers(lambda: app.state.customers.recorder.datastore.pool))
-    for module in (customer_routes, deals, sales_activity, tickets, targets):
+    for module in (customer_routes, deals, sales_activity, tickets, targets, personal_data):
         app.include_router(module.router)
 
     @app.get("/process", tags=["process"], summary="The sales process in force (phases, stages, criteria, fields)")

@@ -7,7 +7,7 @@ import pytest
 from shared.events import Actor
 from tests.support import ACTOR, auth, events_of, open_deal, post, register, run_cli
 
-ROLES = ["sales", "cs", "support", "manager", "auditor", "admin"]
+ROLES = ["sales", "cs", "support", "manager", "auditor", "privacy", "admin"]
 
 
 def call(client, role: str, method: str, path: str, body: dict | None = None) -> int:
@@ -22,7 +22,8 @@ def target(client) -> dict[str, str]:
     did = open_deal(client, cid)
     ticket = post(client, f"/customers/{cid}/tickets", {"title": "問い合わせ"},
                   actor={"user": "kato", "department": "support"})["created"]["ticket_id"]
-    return {"cid": cid, "did": did, "ticket": ticket}
+    contact = post(client, f"/customers/{cid}/contacts", {"name": "権限 太郎"})["created"]["contact_id"]
+    return {"cid": cid, "did": did, "ticket": ticket, "contact": contact}
 
 
 # endpoint group -> (method, path, body, roles allowed)
@@ -39,8 +40,10 @@ GROUPS = {
     "onboarding": ("POST", "/customers/{cid}/onboarding-progress", {"progress_percent": 10}, {"cs", "support"}),
     "satisfaction": ("POST", "/customers/{cid}/satisfaction", {"score": 3}, {"cs", "support"}),
     "feedback": ("POST", "/customers/{cid}/feedback", {"kind": "usage", "summary": "x"}, {"sales", "cs", "support"}),
-    "read customer": ("GET", "/customers/{cid}", None, {"sales", "cs", "support", "manager", "auditor"}),
-    "read deal": ("GET", "/customers/{cid}/deals/{did}", None, {"sales", "cs", "support", "manager", "auditor"}),
+    "read customer": ("GET", "/customers/{cid}", None, {"sales", "cs", "support", "manager", "auditor", "privacy"}),
+    "read deal": ("GET", "/customers/{cid}/deals/{did}", None,
+                  {"sales", "cs", "support", "manager", "auditor", "privacy"}),
+    "personal data": ("POST", "/personal-data/contacts/{contact}/disclosure", None, {"privacy", "admin"}),
 }
 
 
