@@ -265,7 +265,8 @@ class Customers(Application[UUID]):
                 if envelope.expected_version is not None and envelope.expected_version != customer.version:
                     raise VersionConflictError(envelope.expected_version, customer.version)
                 command = envelope.command
-                if customer.state.merged_into is not None and not isinstance(command, UnmergeCustomer):
+                if customer.state.merged_into is not None and not isinstance(command, UnmergeCustomer) \
+                        and type(command) not in PRIVACY_HANDLERS:  # a person's rights hold on a merged record too
                     raise CustomerMergedError(customer.id, customer.state.merged_into)
                 before = len(customer._pending_events)
                 if type(command) in PAIR_HANDLERS:
