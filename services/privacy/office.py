@@ -48,11 +48,15 @@ class PrivacyOffice:
 
     def execute(self, customer_id: UUID, command: Command, actor: Actor) -> Outcome:
         """One request as a command on the customer's stream, then every read model brought up to date."""
-        result = self.customers.execute([Envelope(command, customer_id, actor)])[0]
+        result = self.append(Envelope(command, customer_id, actor))
         if isinstance(result, DomainError):
             raise result
         self.catch_up(customer_id)
         return result
+
+    def append(self, envelope: Envelope) -> Outcome | DomainError:
+        """The command executed on its own (the command API's office joins its writer's batches instead)."""
+        return self.customers.execute([envelope])[0]
 
     def catch_up(self, customer_id: UUID) -> int:
         """Apply the customer's events every read model lacks, from the event store; the events applied."""

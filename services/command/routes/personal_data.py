@@ -48,13 +48,8 @@ class WriterOffice(PrivacyOffice):
         super().__init__(customers, database_url)
         self.writer, self.loop = writer, loop
 
-    def execute(self, customer_id: UUID, command: Command, actor: Actor) -> Outcome:
-        result = asyncio.run_coroutine_threadsafe(self.writer.submit(Envelope(command, customer_id, actor)),
-                                                  self.loop).result()
-        if isinstance(result, DomainError):
-            raise result
-        self.catch_up(customer_id)
-        return result
+    def append(self, envelope: Envelope) -> Outcome | DomainError:
+        return asyncio.run_coroutine_threadsafe(self.writer.submit(envelope), self.loop).result()
 
     def close(self) -> None:
         pass  # the app owns its Customers
