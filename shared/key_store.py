@@ -29,6 +29,9 @@ class KeyStore(Protocol):
     def fetch(self, subjects: Sequence[UUID]) -> dict[UUID, bytes | None]:
         """Each known subject's key (None once erased); unknown subjects are left out."""
 
+    def fetch_of_customers(self, customers: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        """The keys of every subject of these customers (None once erased)."""
+
 
 class PostgresKeyStore:
     """The keys in the event store's database (schema of the event recorder)."""
@@ -45,11 +48,20 @@ class PostgresKeyStore:
                          (list(subjects),))
             return {row["subject_id"]: bytes(row["key"]) if row["key"] is not None else None for row in curs.fetchall()}
 
+    def fetch_of_customers(self, customers: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        if not customers:
+            return {}
+        with self.recorder._connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT subject_id, key FROM {0} WHERE customer_id = ANY(%s)").format(self.table),
+                         (list(customers),))
+            return {row["subject_id"]: bytes(row["key"]) if row["key"] is not None else None for row in curs.fetchall()}
 
-def create_statement(table: Any) -> Any:
-    return SQL("CREATE TABLE IF NOT EXISTS {0} (subject_id uuid PRIMARY KEY, customer_id uuid NOT NULL, "
-               "key bytea, created_at timestamptz NOT NULL DEFAULT now(), erased_at timestamptz, "
-               "CHECK ((key IS NULL) = (erased_at IS NOT NULL)))").format(table)
+
+def create_statements(table: Any) -> list[Any]:
+    return [SQL("CREATE TABLE IF NOT EXISTS {0} (subject_id uuid PRIMARY KEY, customer_id uuid NOT NULL, "
+                "key bytea, created_at timestamptz NOT NULL DEFAULT now(), erased_at timestamptz, "
+                "CHECK ((key IS NULL) = (erased_at IS NOT NULL)))").format(table),
+            SQL("CREATE INDEX IF NOT EXISTS personal_data_keys_customer ON {0} (customer_id)").format(table)]
 
 
 class ErasedSubjectError(ValueError):
@@ -100,6 +112,21 @@ class KeyRing:
         if subject in pending:
             return pending[subject][1]
         return self._lookup([subject]).get(subject)
+
+    def prefetch_customers(self, customers: Iterable[UUID]) -> None:
+        """Read the keys of these customers' subjects in one query (a page of events about to be opened)."""
+        if self.store is None:
+            return
+        customers = list(customers)
+        if not customers:
+            return
+        now = time.monotonic()
+        fetched = self.store.fetch_of_customers(customers)
+        with self._lock:
+            if len(self._cache) + len(fetched) > 100_000:
+                self._cache.clear()
+            for subject, key in fetched.items():
+                self._cache[subject] = (now, key)
 
     def forget(self, subjects: Iterable[UUID]) -> None:
         with self._lock:

@@ -26,7 +26,7 @@ from psycopg.types.json import set_json_dumps
 from shared.domain.snapshot import CustomerSnapshot
 from shared.events.base import CustomerEvent, canonical_json, upcast
 from shared.events.personal import ContactErased
-from shared.key_store import KEYS_TABLE, KeyRing, create_statement
+from shared.key_store import KEYS_TABLE, KeyRing, create_statements
 from shared.sealing import UnsealedPersonalDataError, needs_sealing, open_contacts, open_sealed, seal_contacts
 
 STORE_NAME = "Customers"  # eventsourcing's application name: the tables are customers_events, customers_snapshots
@@ -125,7 +125,7 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
                 "recorded_at timestamptz NOT NULL DEFAULT now())").format(self.command_results_table),
             SQL("CREATE TABLE IF NOT EXISTS {0} (customer_id uuid PRIMARY KEY, version bigint NOT NULL, "
                 "head_hash text NOT NULL)").format(self.stream_heads_table),
-            create_statement(self.keys_table),
+            *create_statements(self.keys_table),
         ]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

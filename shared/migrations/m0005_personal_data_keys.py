@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from psycopg import Cursor
 
 from shared.event_store import store_factory
-from shared.key_store import create_statement
+from shared.key_store import create_statements
 
 if TYPE_CHECKING:
     from shared.migrations.runner import Target
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 def apply(curs: Cursor, target: Target) -> None:
     factory = store_factory(target.url, target.settings, pool_size=1)
     try:
-        curs.execute(create_statement(factory.application_recorder().keys_table))
+        for statement in create_statements(factory.application_recorder().keys_table):
+            curs.execute(statement)
     finally:
         factory.close()
