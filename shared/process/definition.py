@@ -199,6 +199,8 @@ class ProcessDefinition(_Model):
     outcomes: dict[str, DealOutcome] = {}
     select_fields: dict[str, SelectField] = {}
     priority_buckets: PriorityBuckets
+    # id -> position (and phase), read as self.__pydantic_private__[...] by the lookups below: ``self._stages`` goes
+    # through pydantic's __getattr__ (~1 µs), and the domain, the importer and the pipeline ask per event
     _phases: dict[str, tuple[int, Phase]] = PrivateAttr(default_factory=dict)
     _stages: dict[str, tuple[int, Phase, Stage]] = PrivateAttr(default_factory=dict)
 
@@ -229,26 +231,26 @@ class ProcessDefinition(_Model):
 
     def stages(self) -> tuple[Stage, ...]:
         """All stages, in process order."""
-        return tuple(stage for _, _, stage in self._stages.values())
+        return tuple(stage for _, _, stage in self.__pydantic_private__["_stages"].values())
 
     def has_stage(self, stage_id: str) -> bool:
-        return stage_id in self._stages
+        return stage_id in self.__pydantic_private__["_stages"]
 
     def stage(self, stage_id: str) -> Stage:
-        return _get(self._stages, "stage", stage_id)[2]
+        return _get(self.__pydantic_private__["_stages"], "stage", stage_id)[2]
 
     def stage_index(self, stage_id: str) -> int:
         """Position in the whole process (0 = first stage of the first phase)."""
-        return _get(self._stages, "stage", stage_id)[0]
+        return _get(self.__pydantic_private__["_stages"], "stage", stage_id)[0]
 
     def phase_of(self, stage_id: str) -> Phase:
-        return _get(self._stages, "stage", stage_id)[1]
+        return _get(self.__pydantic_private__["_stages"], "stage", stage_id)[1]
 
     def phase(self, phase_id: str) -> Phase:
-        return _get(self._phases, "phase", phase_id)[1]
+        return _get(self.__pydantic_private__["_phases"], "phase", phase_id)[1]
 
     def phase_index(self, phase_id: str) -> int:
-        return _get(self._phases, "phase", phase_id)[0]
+        return _get(self.__pydantic_private__["_phases"], "phase", phase_id)[0]
 
     def win_probability(self, stage_id: str) -> int:
         """The chance (%, 0-100) that a deal in this stage is won: the stage's own, else its phase's, else the
@@ -286,10 +288,10 @@ class ProcessDefinition(_Model):
         return self._labelled(item_id).label_en
 
     def _labelled(self, item_id: str) -> Phase | Stage | DealOutcome:
-        if item_id in self._phases:
-            return self._phases[item_id][1]
-        if item_id in self._stages:
-            return self._stages[item_id][2]
+        if item_id in self.__pydantic_private__["_phases"]:
+            return self.__pydantic_private__["_phases"][item_id][1]
+        if item_id in self.__pydantic_private__["_stages"]:
+            return self.__pydantic_private__["_stages"][item_id][2]
         return _get(self.outcomes, "phase, stage or outcome", item_id)
 
 
