@@ -355,8 +355,9 @@ class RebuildReport:
 
 def read_log(customers, decode: bool) -> int:
     """Page through the whole notification log like rebuild() does (its page size and garbage-collector
-    setting); optionally decode each stored event as rebuild() does (EventSource.decode)."""
-    from services.projections.rebuild import fewer_collections
+    setting); optionally decode each stored event as rebuild() does (``rebuild.decode_page``: the page's keys, then
+    EventSource.decode per event)."""
+    from services.projections.rebuild import decode_page, fewer_collections
     from services.projections.store import EventSource
 
     source = EventSource(customers.reader)
@@ -367,9 +368,7 @@ def read_log(customers, decode: bool) -> int:
             if not page:
                 return count
             if decode:
-                for n in page:
-                    source.decode({"notification_id": n.id, "originator_id": n.originator_id,
-                                   "originator_version": n.originator_version, "topic": n.topic, "state": n.state})
+                decode_page(source, page)  # the page's keys in one query, then each event (rebuild's own code)
             count += len(page)
             position = page[-1].id
 

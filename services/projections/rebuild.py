@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg.sql import SQL, Identifier
@@ -125,12 +126,22 @@ class _Page:
 def _read_page(reader: EventStoreReader, source: EventSource, position: int, page_size: int) -> _Page:
     """The next page of the notification log after a position, decoded."""
     notifications = reader.notifications(position, page_size)
-    deliveries, unreadable = [], []
-    for n in notifications:
-        delivered = source.decode({"notification_id": n.id, "originator_id": n.originator_id,
-                                   "originator_version": n.originator_version, "topic": n.topic, "state": n.state})
-        (unreadable if isinstance(delivered, DeadLetter) else deliveries).append(delivered)
+    deliveries, unreadable = decode_page(source, notifications)
     return _Page(len(notifications), notifications[-1].id if notifications else 0, deliveries, unreadable)
+
+
+def decode_page(source: EventSource, notifications: Sequence[Any]) -> tuple[list[Delivered], list[DeadLetter]]:
+    """Stored notifications as events, and those no code can decode as dead letters. The keys of the page's
+    personal data are read first, in one query for the page (``EventSource.prefetch_keys``), not one per contact
+    as each sealed event is opened (that made reading and decoding a rebuild's events 3× slower)."""
+    rows = [{"notification_id": n.id, "originator_id": n.originator_id, "originator_version": n.originator_version,
+             "topic": n.topic, "state": n.state} for n in notifications]
+    source.prefetch_keys(rows)
+    deliveries, unreadable = [], []
+    for row in rows:
+        delivered = source.decode(row)
+        (unreadable if isinstance(delivered, DeadLetter) else deliveries).append(delivered)
+    return deliveries, unreadable
 
 
 def _apply_page(curs: psycopg.Cursor, target: Projection, source: EventSource, page: _Page, position: int,
