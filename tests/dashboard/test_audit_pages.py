@@ -106,13 +106,13 @@ def test_the_chain_check_names_the_first_broken_version_and_the_state_says_it_ca
     browser = dashboard.browser("auditor")
     assert 'data-intact="true"' in browser.get(f"/ui/audit/customers/{cid}").text
     dashboard.conn.execute("UPDATE customers_events SET state = convert_to(replace(convert_from(state, 'UTF8'), "
-                           "'佐藤 次郎', '鈴木 次郎'), 'UTF8') WHERE originator_id = %s AND originator_version = 2",
+                           "'\"is_decision_maker\":false', '\"is_decision_maker\":true'), 'UTF8') WHERE originator_id = %s AND originator_version = 2",
                            (cid,))
     broken = browser.get(f"/ui/audit/customers/{cid}")
     assert broken.status_code == 200
     assert 'data-intact="false"' in broken.text and "ハッシュチェーンが壊れています" in broken.text
     assert re.search(r'最初に壊れているバージョン: <strong data-first-broken="2">2</strong>', broken.text)
-    assert '<tr id="v-2" data-version="2" class="broken">' in broken.text and "鈴木 次郎" in broken.text
+    assert '<tr id="v-2" data-version="2" class="broken">' in broken.text
     dashboard.conn.execute("UPDATE customers_events SET state = 'not json'::bytea WHERE originator_id = %s "
                            "AND originator_version = 3", (cid,))
     unreadable = browser.get(f"/ui/audit/customers/{cid}")

@@ -501,11 +501,12 @@ def test_verify_finds_the_chain_intact_then_names_the_tampered_event(stack) -> N
     assert stack.get(f"/audit/customers/{e}/verify", role="auditor") == {
         "customer_id": e, "intact": True, "events_checked": 3, "first_broken_version": None, "problem": None}
     stack.conn.execute("UPDATE customers_events SET state = convert_to(replace(convert_from(state, 'UTF8'), "
-                       "'佐藤 次郎', '鈴木 次郎'), 'UTF8') WHERE originator_id = %s AND originator_version = 2", (e,))
+                       "'\"is_decision_maker\":false', '\"is_decision_maker\":true'), 'UTF8') WHERE originator_id = %s AND originator_version = 2", (e,))
     broken = stack.get(f"/audit/customers/{e}/verify", role="auditor")
     assert (broken["intact"], broken["first_broken_version"]) == (False, 2)
     raw = stack.get(f"/audit/customers/{e}/events", role="auditor")["events"]
-    assert raw[1]["payload"]["name"] == "鈴木 次郎" and raw[2]["prev_hash"] != raw[1]["hash"]
+    assert raw[1]["payload"]["is_decision_maker"] is True and raw[2]["prev_hash"] != raw[1]["hash"]
+    assert "personal_data" in raw[1]["payload"] and "佐藤 次郎" not in str(raw[1]), "auditors see the stored (sealed) form"
     stack.conn.execute("UPDATE customers_events SET state = 'not json'::bytea WHERE originator_id = %s "
                        "AND originator_version = 3", (e,))
     raw = stack.get(f"/audit/customers/{e}/events", role="auditor")["events"]

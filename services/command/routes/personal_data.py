@@ -12,7 +12,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from services.command import schemas as s
 from services.command.errors import ERROR_RESPONSES
@@ -25,20 +25,34 @@ from shared.auth import Principal
 from shared.commands import Command, CorrectContact, EraseContact
 from shared.domain.errors import DomainError
 from shared.events import Actor
+from shared.events.limits import refuse_unfit
 from shared.events.personal import ContactCorrection
 
 router = APIRouter(prefix="/personal-data", tags=["personal data"], responses=ERROR_RESPONSES)
 MANAGE = require(P.MANAGE_PERSONAL_DATA)
 
 
-class DisclosureRequest(BaseModel):
+class AtTheDoor(BaseModel):
+    """A body checked as every command's is (text fit to store, lengths): refused with 422 naming the field."""
+
+    @model_validator(mode="after")
+    def _fit_to_keep(self) -> AtTheDoor:
+        refuse_unfit(self)
+        return self
+
+
+class DisclosureRequest(AtTheDoor):
     format: Literal["json", "csv"] = Field(default="json", description="json, or csv (UTF-8 with a BOM, for Excel)")
     recipient: str = Field(default="data subject", min_length=1, max_length=200,
                            description="to whom the export is given (recorded on the event)")
 
 
-class ErasureRequest(BaseModel):
+class ErasureRequest(AtTheDoor):
     note: str = Field(default="", max_length=1000, examples=["本人からの利用停止・消去請求"])
+
+
+class CorrectionRequest(ContactCorrection, AtTheDoor):
+    pass
 
 
 class WriterOffice(PrivacyOffice):
@@ -80,9 +94,9 @@ async def disclosure(contact_id: UUID, request: Request, principal: Principal = 
 
 @router.post("/contacts/{contact_id}/correction", status_code=201, response_model=s.CommandResponse,
              summary="Correct a contact's details everywhere (訂正); the earlier values stay in the history")
-async def correction(contact_id: UUID, body: ContactCorrection, request: Request, response: Response,
+async def correction(contact_id: UUID, body: CorrectionRequest, request: Request, response: Response,
                      principal: Principal = Depends(MANAGE)) -> dict:
-    return await _run(request, response, contact_id, CorrectContact(contact_id=contact_id, details=body),
+    return await _run(request, response, contact_id, CorrectContact(contact_id=contact_id, details=ContactCorrection(**body.__dict__)),
                       principal.actor)
 
 
