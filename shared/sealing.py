@@ -29,6 +29,7 @@ from shared.events.personal import CONTACT_PERSONAL, PersonalData
 from shared.key_store import ErasedSubjectError, KeyRing
 
 SEALED = "personal_data"
+SEALED_MARK = b'"personal_data":'  # in the stored bytes of every sealed event (never in an escaped text value)
 NONCE_BYTES = 12
 
 

@@ -20,6 +20,7 @@ from services.projections.dead_letters import DeadLetter
 from shared.event_store import EventStoreReader
 from shared.events import CustomerEvent
 from shared.events.personal import ContactErased
+from shared.sealing import SEALED_MARK
 from shared.wire import Delivered, Identity
 
 
@@ -83,13 +84,7 @@ class EventSource:
         (instead of one query per contact)."""
         ring = getattr(self.reader.mapper, "key_ring", None)
         if ring is not None:
-            ring.prefetch_customers({row["originator_id"] for row in rows if self._personal(row["topic"])})
-
-    def _personal(self, topic: str) -> bool:
-        try:
-            return getattr(self._class(topic), "personal", None) is not None
-        except Exception:  # noqa: BLE001 - a topic no code knows: its decoding makes the dead letter
-            return False
+            ring.prefetch_customers({row["originator_id"] for row in rows if SEALED_MARK in bytes(row["state"])})
 
     def _class(self, topic: str) -> type:
         cls = self._classes.get(topic)
@@ -108,7 +103,7 @@ class EventSource:
         try:
             cls = self._class(topic)
             if getattr(cls, "class_version", 1) == 1 and isinstance(state, bytes) and issubclass(cls, CustomerEvent) \
-                    and cls.personal is None and cls is not ContactErased:  # those the mapper opens and honours
+                    and cls is not ContactErased and SEALED_MARK not in state:  # the mapper opens and honours those
                 event = cls.model_validate_json(state)
                 event.remember_stored_state(state)
             else:
