@@ -158,7 +158,7 @@ class CustomerEventRecorder(PostgresApplicationRecorder):
     @staticmethod
     def _insert_parameters(stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> list[list[Any]]:
         results = sorted(kwargs.get("command_results", ()))
-        heads = sorted(kwargs.get("stream_heads", ()))
+        heads = sorted(kwargs.get("stream_heads", ()), key=lambda head: head[0].int)  # UUID order, compared in C
         keys = sorted(kwargs.get("personal_keys", ()))
         return [*_columns(results, 4), *_columns(heads, 3), *_columns(keys, 3), sorted(kwargs.get("erased_subjects", ())),
                 [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],

@@ -89,7 +89,8 @@ def decode(value: bytes | None) -> Envelope | Rejected:
         command = COMMAND_TYPES[name].model_validate({k: v for k, v in message.items() if k not in ENVELOPE_FIELDS})
         envelope = Envelope(command=command, customer_id=fields.customer_id, actor=fields.actor,
                             occurred_at=fields.occurred_at,
-                            idempotency_key=key, expected_version=fields.expected_version)
+                            idempotency_key=key, expected_version=fields.expected_version,
+                            checked=True)  # EnvelopeFields checked actor, key and occurred_at as Envelope.unfit does
     except ValidationError as error:
         return Rejected(key, name, _invalid(error))
     if envelope.customer_id is None and name != "register_customer":

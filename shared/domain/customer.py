@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -23,6 +23,7 @@ from shared.domain.snapshot import CustomerSnapshot
 from shared.domain.stream import EventStream
 from shared.domain.state import CustomerState, Deal, evolve, registered
 from shared.events.targets import TargetEvent
+from shared.ids import uuid4  # buffered: uuid.uuid4() asks the kernel for every id
 from shared.key_store import KeyRing
 from shared.process import ProcessDefinition
 from shared.sealing import seal

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from shared.events.limits import Limit
+from shared.ids import uuid4  # buffered: uuid.uuid4() asks the kernel for every id
 
 Department = Literal["sales", "cs", "support", "tech"]
 

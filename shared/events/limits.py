@@ -98,7 +98,13 @@ def _check(value: Any, limit: Limit | None, loc: tuple[str | int, ...], found: l
         _text(value, limit, loc, found)
     elif isinstance(value, BaseModel):
         for name, field_limit in _limits(type(value)):
-            _check(getattr(value, name), field_limit, (*loc, name), found)
+            item = getattr(value, name)
+            if item is None or type(item) in _NOTHING_TO_CHECK:
+                continue  # the usual fields decided here: no call, no location built (this runs for every command)
+            if type(item) is str and (field_limit is None or field_limit.max_length is None
+                                      or len(item) <= field_limit.max_length) and _UNFIT.search(item) is None:
+                continue
+            _check(item, field_limit, (*loc, name), found)
     elif isinstance(value, (tuple, list)):
         if limit is not None and limit.max_items is not None and len(value) > limit.max_items:
             found.append(_error(loc, value, "too_long", {
