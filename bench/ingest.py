@@ -31,7 +31,7 @@ import psycopg
 from kafka import KafkaProducer
 
 from bench._support import (
-    CpuMeter, default_database_url, describe_postgres, postgres_server, fresh_database, log_tail,
+    CpuBreakdown, CpuMeter, default_database_url, describe_postgres, postgres_server, fresh_database, log_tail,
     start_service, stop_service, wait_for_quiet_machine, start_broker,
 )
 from shared.broker import ensure_topics
@@ -65,6 +65,16 @@ def produce(bootstrap: str, topic: str, count: int, customers: int) -> tuple[flo
     return time.perf_counter() - started, size // count
 
 
+def _progress(conn: psycopg.Connection, count: int) -> int:
+    """Events stored so far, from the notification ids' index rather than count(*): a scan of the growing table ten
+    times a second took a tenth of a core from PostgreSQL on a 2-core machine. The highest id is an upper bound of
+    the count (a rolled-back batch skips ids), so count(*) confirms the end."""
+    if conn.execute("SELECT to_regclass('customers_events')").fetchone()[0] is None:
+        return 0
+    done = conn.execute("SELECT coalesce(max(notification_id), 0) FROM customers_events").fetchone()[0]
+    return conn.execute("SELECT count(*) FROM customers_events").fetchone()[0] if done >= count else done
+
+
 def measure_ingest(url: str, bootstrap: str, tag: str, count: int, log: Path, processes: int) -> dict:
     env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INGEST_TOPIC": f"cmd-{tag}",
            "INGEST_RESULTS_TOPIC": f"res-{tag}", "INGEST_DEAD_LETTER_TOPIC": f"dead-{tag}",
@@ -72,19 +82,17 @@ def measure_ingest(url: str, bootstrap: str, tag: str, count: int, log: Path, pr
     services = [start_service(["ingest"], env, log.with_suffix(f".{i}.log")) for i in range(processes)]
     samples: list[tuple[float, int]] = []
     try:
-        with psycopg.connect(url, autocommit=True) as conn, \
-                CpuMeter({f"ingest {i}": s.pid for i, s in enumerate(services)}) as cpu:
-            started = time.perf_counter()
-            while not samples or samples[-1][1] < count:
-                for i, service in enumerate(services):
-                    if service.poll() is not None:
-                        raise RuntimeError(f"ingest exited ({service.returncode}):\n"
-                                           f"{log_tail(log.with_suffix(f'.{i}.log'))}")
-                exists = conn.execute("SELECT to_regclass('customers_events')").fetchone()[0]
-                done = conn.execute("SELECT count(*) FROM customers_events").fetchone()[0] if exists else 0
-                samples.append((time.perf_counter() - started, done))
-                if done < count:
-                    time.sleep(0.1)
+        with psycopg.connect(url, autocommit=True) as conn:
+            with CpuBreakdown() as owners, CpuMeter({f"ingest {i}": s.pid for i, s in enumerate(services)}) as cpu:
+                started = time.perf_counter()
+                while not samples or samples[-1][1] < count:
+                    for i, service in enumerate(services):
+                        if service.poll() is not None:
+                            raise RuntimeError(f"ingest exited ({service.returncode}):\n"
+                                               f"{log_tail(log.with_suffix(f'.{i}.log'))}")
+                    samples.append((time.perf_counter() - started, _progress(conn, count)))
+                    if samples[-1][1] < count:
+                        time.sleep(0.1)
             transactions = conn.execute("SELECT count(DISTINCT xmin::text) FROM customers_events").fetchone()[0]
     finally:
         for service in services:
@@ -94,8 +102,16 @@ def measure_ingest(url: str, bootstrap: str, tag: str, count: int, log: Path, pr
     overall = count / samples[-1][0]
     # a short run may pass 5 % and 95 % within one sample: then the whole run is the only rate there is
     sustained = 0.9 * count / (last - first) if last > first else overall
-    return {"sustained": sustained, "overall": overall,
-            "seconds": samples[-1][0], "transactions": transactions, "cpu": cpu.describe()}
+    # CPU per event over the whole run (start-up included): the consumers, PostgreSQL (every postgres process on
+    # the machine) and the rest of this benchmark's process tree (the broker, when the benchmark started it)
+    seconds = samples[-1][0]
+    consumers = sum(v for k, v in cpu.percent.items() if k.startswith("ingest"))
+    rest = owners.percent["this benchmark + its services"] - consumers
+    per_event = {"consumers": consumers, "postgres": owners.percent["postgres"], "broker + bench": rest,
+                 "whole machine": cpu.percent["whole machine"]}
+    per_event = {k: v / 100 * seconds / count * 1e6 for k, v in per_event.items()}
+    return {"sustained": sustained, "overall": overall, "per_event": per_event, "others": owners.percent["other processes"],
+            "seconds": seconds, "transactions": transactions, "cpu": cpu.describe()}
 
 
 def run_ingest(server_url: str, bootstrap: str, messages: int, customers: int, processes: int) -> dict:
@@ -112,6 +128,8 @@ def run_ingest(server_url: str, bootstrap: str, messages: int, customers: int, p
           f"{ingest['seconds']:,.1f} s, "
           f"{ingest['transactions']:,} transactions ({messages / ingest['transactions']:,.0f} events each), "
           f"CPU (% of a core): {ingest['cpu']}; stored state {ingest['stored_bytes']} bytes on average", flush=True)
+    print("- CPU per event (µs, whole run): " + ", ".join(f"{k} {v:,.0f}" for k, v in ingest["per_event"].items())
+          + f"; other processes meanwhile {ingest['others']:,.0f}% of a core", flush=True)
     return ingest
 
 
