@@ -65,8 +65,7 @@ def past_retention(office: Any, settings: Any, now: datetime | None = None) -> l
         stale = [c for c in customers if c not in activity or _idle(activity[c], cutoff)]
         caught_up: set[UUID] = set()
         while todo := sorted(_with_groups(stale, activity) - caught_up):  # decide on what the event store holds now
-            for customer_id in todo:
-                office.catch_up(customer_id)
+            office.catch_up(todo)
             caught_up.update(todo)
             activity.update(last_activity(conn, stale))  # a survivor seen only now is caught up in the next round
     found = []

@@ -234,11 +234,13 @@ class Projection:
                                                 for c, events in fresh.items()))
         return sum(len(events) for events in fresh.values())
 
-    def advance_position(self, curs: Cursor, customer_id: UUID, position: int) -> None:
-        """Record the event store position reached for a customer whose events were applied from the store (where
+    def advance_positions(self, curs: Cursor, positions: dict[UUID, int]) -> None:
+        """Record the event store position reached for customers whose events were applied from the store (where
         positions are unknown), as a worker applying them from the topic would have."""
-        curs.execute(SQL("UPDATE {0} SET position = GREATEST(position, %s) WHERE customer_id = %s").format(
-            self.table(self.versions_table)), (position, customer_id))
+        curs.execute(SQL("UPDATE {0} AS v SET position = GREATEST(v.position, u.position) "
+                         "FROM unnest(%s::uuid[], %s::bigint[]) AS u(customer_id, position) "
+                         "WHERE v.customer_id = u.customer_id").format(self.table(self.versions_table)),
+                     (list(positions), list(positions.values())))
 
     def lock_versions(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, tuple[int, int | None]]:
         """Applied (and parked) versions of these customers, locked until commit (two workers never apply one

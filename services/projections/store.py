@@ -46,14 +46,15 @@ class EventSource:
         """A customer's stored events after a version (positions unknown: 0)."""
         return [Delivered(e, 0) for e in self.reader.stream(customer_id, version)]
 
-    def last_position(self, customer_id: UUID) -> int:
-        """The notification id of the customer's latest stored event (0 for none)."""
+    def last_positions(self, customer_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The notification id of each customer's latest stored event (0 for none)."""
         recorder = self.reader.recorder
         with self.reader.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT coalesce(max(notification_id), 0) AS position FROM {0}.{1} WHERE originator_id = %s"
-                             ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)),
-                         (customer_id,))
-            return curs.fetchone()["position"]
+            curs.execute(SQL("SELECT originator_id, max(notification_id) AS position FROM {0}.{1} "
+                             "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(
+                Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)), (list(customer_ids),))
+            found = {row["originator_id"]: row["position"] for row in curs.fetchall()}
+        return {c: found.get(c, 0) for c in customer_ids}
 
     def verified(self, messages: Sequence[tuple[Identity, Any]]) -> tuple[list[Delivered], list[DeadLetter]]:
         """The stored events the messages name, each checked against its message; the rest dead letters."""
