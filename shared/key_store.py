@@ -41,19 +41,17 @@ class PostgresKeyStore:
         self.table = SQL("{0}.{1}").format(Identifier(recorder.datastore.schema), Identifier(KEYS_TABLE))
 
     def fetch(self, subjects: Sequence[UUID]) -> dict[UUID, bytes | None]:
-        if not subjects:
-            return {}
-        with self.recorder._connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT subject_id, key FROM {0} WHERE subject_id = ANY(%s)").format(self.table),
-                         (list(subjects),))
-            return {row["subject_id"]: bytes(row["key"]) if row["key"] is not None else None for row in curs.fetchall()}
+        return self._keys("subject_id", subjects)
 
     def fetch_of_customers(self, customers: Sequence[UUID]) -> dict[UUID, bytes | None]:
-        if not customers:
+        return self._keys("customer_id", customers)
+
+    def _keys(self, column: str, ids: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        if not ids:
             return {}
         with self.recorder._connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT subject_id, key FROM {0} WHERE customer_id = ANY(%s)").format(self.table),
-                         (list(customers),))
+            curs.execute(SQL("SELECT subject_id, key FROM {0} WHERE {1} = ANY(%s)").format(
+                self.table, Identifier(column)), (list(ids),))
             return {row["subject_id"]: bytes(row["key"]) if row["key"] is not None else None for row in curs.fetchall()}
 
 
@@ -120,13 +118,7 @@ class KeyRing:
         customers = list(customers)
         if not customers:
             return
-        now = time.monotonic()
-        fetched = self.store.fetch_of_customers(customers)
-        with self._lock:
-            if len(self._cache) + len(fetched) > 100_000:
-                self._cache.clear()
-            for subject, key in fetched.items():
-                self._cache[subject] = (now, key)
+        self._remember(self.store.fetch_of_customers(customers))
 
     def forget(self, subjects: Iterable[UUID]) -> None:
         with self._lock:
@@ -146,10 +138,14 @@ class KeyRing:
                     missing.append(subject)
         if missing and self.store is not None:
             fetched = self.store.fetch(missing)
-            with self._lock:
-                if len(self._cache) > 100_000:
-                    self._cache.clear()
-                for subject, key in fetched.items():
-                    self._cache[subject] = (now, key)
+            self._remember(fetched)
             found.update(fetched)
         return found
+
+    def _remember(self, fetched: dict[UUID, bytes | None]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._cache) + len(fetched) > 100_000:
+                self._cache.clear()
+            for subject, key in fetched.items():
+                self._cache[subject] = (now, key)
