@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import itertools
 import os
 import platform
 import queue
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
@@ -41,7 +42,7 @@ import orjson
 import psycopg
 
 from bench._history import register_customers, write_history
-from services.projections.rebuild import PAGE_SIZE as REBUILD_PAGE
+from services.projections.rebuild import PAGE_SIZE as REBUILD_PAGE, default_processes
 from bench._support import (
     CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, default_database_url, describe_postgres,
     postgres_server, fresh_database, log_tail, percentile, py_spy, py_spy_executable, split_stacks, start_service,
@@ -353,10 +354,10 @@ class RebuildReport:
     rows: list[RateRow] = field(default_factory=list)  # raw read, read + decode, then one per projection
 
 
-def read_log(customers, decode: bool) -> int:
-    """Page through the whole notification log like rebuild() does (its page size and garbage-collector
-    setting); optionally decode each stored event as rebuild() does (``rebuild.decode_page``: the page's keys, then
-    EventSource.decode per event)."""
+def read_log(customers, decode: bool, select_notifications: bool = False) -> int:
+    """Page through the whole notification log like rebuild() does (its query, page size and garbage-collector
+    setting; or eventsourcing's ``select_notifications``); optionally decode each stored event as rebuild() does
+    (``rebuild.decode_page``: the page's keys, then EventSource.decode per event)."""
     from services.projections.rebuild import decode_page, fewer_collections
     from services.projections.store import EventSource
 
@@ -364,26 +365,40 @@ def read_log(customers, decode: bool) -> int:
     position, count = 0, 0
     with fewer_collections():
         while True:
-            page = customers.recorder.select_notifications(position, limit=REBUILD_PAGE, inclusive_of_start=False)
+            if select_notifications:
+                page = customers.recorder.select_notifications(position, limit=REBUILD_PAGE, inclusive_of_start=False)
+                last = page[-1].id if page else 0
+            else:
+                page = customers.reader.notification_rows(position, None, REBUILD_PAGE)
+                last = page[-1]["notification_id"] if page else 0
+                if decode:
+                    decode_page(source, page)  # the page's keys in one query, then each event (rebuild's own code)
             if not page:
                 return count
-            if decode:
-                decode_page(source, page)  # the page's keys in one query, then each event (rebuild's own code)
             count += len(page)
-            position = page[-1].id
+            position = last
 
 
 def timed_row(label: str, work) -> RateRow:
+    """``work`` timed, with the CPU of this process and of the processes it forked and joined meanwhile (a
+    rebuild's replaying processes) as "bench (python)"."""
     with CpuMeter({"bench (python)": os.getpid()}) as cpu, CpuBreakdown() as machine, GcMeter() as collector:
-        started = time.perf_counter()
+        started, children = time.perf_counter(), _joined_children_cpu()
         events = work()
         seconds = time.perf_counter() - started
+        forked = _joined_children_cpu() - children
+    cpu.percent["bench (python)"] += 100 * forked / seconds
     row = RateRow(label, events, seconds, {**cpu.percent, **machine.percent}, collector.seconds,
                   collector.collections[2])
     if warning := outside_load(machine.percent):
         row.label += " [!]"
         row.profile.append(warning)
     return row
+
+
+def _joined_children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 def outside_load(machine: dict[str, float]) -> str | None:
@@ -456,7 +471,7 @@ GC_VARIANTS = {"freeze": "gc.freeze() first", "threshold": "gc.set_threshold(5_0
 
 
 def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None, profile_all: bool = False,
-                  gc_variants: bool = False) -> RebuildReport:
+                  gc_variants: bool = False, processes: Sequence[int] = (1,)) -> RebuildReport:
     from services.projections.rebuild import rebuild
     from services.projections.registry import PROJECTIONS
     from shared.bootstrap import build_customers
@@ -491,17 +506,24 @@ def bench_rebuild(server_url: str, target_events: int, profile_dir: Path | None,
                   f"({report.events / report.fill_seconds:,.0f} events/s, ~1,000 commands per execute()); "
                   f"max notification id {stored:,}; table {size[0]}, state {size[1]:,} bytes on average", flush=True)
             read_log(customers, decode=False)  # warm-up: the table into PostgreSQL's and the OS's caches
-            report.rows.append(timed_row(f"raw read: select_notifications, pages of {REBUILD_PAGE:,}",
-                                         lambda: read_log(customers, decode=False)))
+            # The baseline is the faster of two plain reads: rebuild's own query (the columns it decodes, rows as
+            # psycopg gives them) and eventsourcing's select_notifications (a Notification per row).
+            raw = [timed_row(f"raw read: rebuild's query, pages of {REBUILD_PAGE:,}",
+                             lambda: read_log(customers, decode=False)),
+                   timed_row(f"raw read: select_notifications, pages of {REBUILD_PAGE:,}",
+                             lambda: read_log(customers, decode=False, select_notifications=True))]
+            report.rows += sorted(raw, key=lambda row: -row.rate)
             report.rows.append(timed_row("read + decode (EventSource.decode, as rebuild() does)",
                                          lambda: read_log(customers, decode=True)))
-            for name, cls in PROJECTIONS.items():
-                row = timed_row(f"rebuild {name}", lambda cls=cls: rebuild(
-                    cls, customers.process, customers.reader, db_url, progress=False).events)
+            for (name, cls), count in itertools.product(PROJECTIONS.items(), processes):
+                row = timed_row(f"rebuild {name}, {count} process{'es' if count > 1 else ''}",
+                                lambda cls=cls, count=count: rebuild(cls, customers.process, customers.reader, db_url,
+                                                                     progress=False, processes=count).events)
                 report.rows.append(row)
-                print(f"    rebuild {name}: {row.rate:,.0f} events/s = {row.rate / report.rows[0].rate:.2f}× raw "
+                print(f"    {row.label}: {row.rate:,.0f} events/s = {row.rate / report.rows[0].rate:.2f}× raw "
                       f"(goal ≥ {TARGET_REBUILD_RATIO:.2f}×)", flush=True)
-                if profile_dir is not None and (profile_all or row.rate < TARGET_REBUILD_RATIO * report.rows[0].rate):
+                if count == 1 and profile_dir is not None and (
+                        profile_all or row.rate < TARGET_REBUILD_RATIO * report.rows[0].rate):
                     print(f"    profiling a second rebuild of {name} with py-spy …", flush=True)
                     row.profile += profile_rebuild(name, customers, db_url, profile_dir / f"rebuild-{name}.txt")
             for variant, label in GC_VARIANTS.items() if gc_variants else ():
@@ -593,8 +615,7 @@ def print_summary(lag: LagReport | None, rebuilt: RebuildReport | None) -> None:
         raw = rebuilt.rows[0].rate
         for r in rebuilt.rows:
             is_projection = r.label.startswith("rebuild")
-            label = r.label.split(":")[0] if r.label.startswith("raw read") else r.label
-            rows.append((label, f"{r.rate:,.0f} events/s ({r.rate / raw:.2f}× raw)",
+            rows.append((r.label, f"{r.rate:,.0f} events/s ({r.rate / raw:.2f}× raw)",
                          f"goal ≥ {TARGET_REBUILD_RATIO:.2f}× raw" if is_projection else "",
                          ("met" if r.rate >= TARGET_REBUILD_RATIO * raw else "NOT MET") if is_projection else ""))
     if not rows:
@@ -611,6 +632,10 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--seconds", type=float, default=60, help="length of the lag measurement (default 60)")
     cli.add_argument("--rebuild-events", type=int, default=200_000, help="at least this many events (default 200,000)")
     cli.add_argument("--poll-interval", type=float, default=0.01, help="visibility poll interval, s (default 0.01)")
+    cli.add_argument("--rebuild-processes", type=lambda text: [int(n) for n in text.split(",")],
+                     default=[1, default_processes()],
+                     help=f"rebuild each projection with each of these numbers of processes (default 1,"
+                          f"{default_processes()}: one, and one per core as `projections rebuild` does)")
     cli.add_argument("--only", choices=["lag", "rebuild"], help="run one of the two measurements")
     cli.add_argument("--profile", choices=["below-target", "all", "off"], default="below-target",
                      help="which rebuilds to repeat under py-spy (default: those below the target)")
@@ -659,7 +684,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.max_wait > 0:
                 print(f"    {wait_for_quiet_machine(args.max_wait)}", flush=True)
             rebuilt = bench_rebuild(args.database_url, args.rebuild_events, profile_dir,
-                                    profile_all=args.profile == "all", gc_variants=args.gc_variants)
+                                    profile_all=args.profile == "all", gc_variants=args.gc_variants,
+                                    processes=args.rebuild_processes)
             print_rebuild(rebuilt)
     except KeyboardInterrupt:
         print("\ninterrupted (services stopped, databases dropped)", file=sys.stderr)

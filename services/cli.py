@@ -225,11 +225,12 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     reader = _event_store(settings, process)
     tune_gc()
     try:
-        report = rebuild(PROJECTIONS[args.name], process, reader, url)
+        processes = settings.rebuild_processes if args.processes is None else args.processes
+        report = rebuild(PROJECTIONS[args.name], process, reader, url, processes=processes)
     finally:
         reader.close()
     print(f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
-          f"({report.rate:,.0f} events/s)")
+          f"({report.rate:,.0f} events/s, {report.processes} processes)")
     if report.dead_letters:
         parked = {letter.customer_id for letter in report.dead_letters}
         print(f"{len(report.dead_letters):,} dead letters, {len(parked):,} customers parked "
@@ -383,6 +384,8 @@ def parser() -> argparse.ArgumentParser:
     rebuild = actions.add_parser("rebuild", help="replay the event store into new tables and swap them in (also "
                                                  "clears a 'needs rebuild' left by an upgrade)")
     rebuild.add_argument("name", choices=names)
+    rebuild.add_argument("--processes", type=int, help="processes replaying the event store, each a slice of the "
+                                                       "customers (default: REBUILD_PROCESSES, 0 = one per core)")
     rebuild.set_defaults(run=_rebuild)
     actions.add_parser("status", help="applied events, position, lag, parked customers and dead letters "
                                       "per projection").set_defaults(run=_status)

@@ -3,11 +3,14 @@
 Events are replayed in notification order into fresh tables (``<table>__rebuild``)
 through the same ``Projection.apply`` the workers use, a page of ``PAGE_SIZE`` notifications per
 transaction (the next page read and decoded in a thread meanwhile); the tables' secondary indexes
-are made once they are filled. Then, in one transaction, the
-workers' writes are held off, the last events are applied, and the new tables take
-the live names. Readers keep reading the old tables until that commit, which also records
-the definition the tables were made with (a read model marked "needs rebuild" by the
-migrations is no longer: ``shared/migrations/read_models.py``).
+are made once they are filled. The replay runs in ``processes`` processes at once (one per core by
+default), each taking a slice of the streams (``shared.event_store.Slice``: a customer's events are all
+in one slice, in their order) up to the log's last position when the rebuild began: every read model
+row belongs to one customer, deal or event, and the one table summed across customers (the funnel's
+months) is written in one order by every process. Then, in one transaction, the workers' writes are
+held off, the last events are applied, and the new tables take the live names. Readers keep reading
+the old tables until that commit, which also records the definition the tables were made with (a read
+model marked "needs rebuild" by the migrations is no longer: ``shared/migrations/read_models.py``).
 
 An event that cannot be applied (or read) is a dead letter in the rebuilt tables and
 parks its customer, exactly as in a worker; the rebuild goes on with everyone else
@@ -18,8 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import multiprocessing
+import os
+import queue
 import time
-from collections.abc import Iterator, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +38,16 @@ from tqdm import tqdm
 from services.projections.base import Projection
 from services.projections.dead_letters import DeadLetter
 from services.projections.store import EventSource
-from shared.event_store import EventStoreReader
+from shared.event_store import EVERY_STREAM, EventStoreReader, Slice, open_event_store
 from shared.migrations.read_models import record_rebuilt
 from shared.process import ProcessDefinition
+from shared.settings import Settings
 from shared.wire import Delivered
 
 SUFFIX = "__rebuild"
 PAGE_SIZE = 20_000  # notifications read and applied per transaction
 REBUILD_GC_THRESHOLD = (1_000_000, 50, 100)  # gc.set_threshold while a rebuild runs
+RETRIED_DEADLOCKS = 5  # a page whose transaction PostgreSQL broke a deadlock with is applied again
 
 
 @dataclass(frozen=True)
@@ -47,48 +56,50 @@ class RebuildReport:
     events: int
     seconds: float
     dead_letters: list[DeadLetter]
+    processes: int = 1
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
 
 
+class RebuildError(RuntimeError):
+    """A replaying process failed: the rebuilt tables are left as they are, the live ones untouched."""
+
+
+def default_processes() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
 def rebuild(projection_class: type[Projection], process: ProcessDefinition, reader: EventStoreReader,
-            database_url: str, page_size: int = PAGE_SIZE, progress: bool = True) -> RebuildReport:
+            database_url: str, page_size: int = PAGE_SIZE, progress: bool = True, processes: int = 0) -> RebuildReport:
+    """Rebuild a read model from the event store; ``processes``: how many replay it, each a slice of the streams
+    (0: one per core)."""
+    processes = processes or default_processes()
     target, live = projection_class(process, suffix=SUFFIX), projection_class(process)
     source = EventSource(reader)
     started = time.perf_counter()
-    with psycopg.connect(database_url) as conn, fewer_collections(), ThreadPoolExecutor(1, "rebuild-read") as reading:
+    with psycopg.connect(database_url) as conn, fewer_collections():
         with conn.transaction(), conn.cursor() as curs:
             for table in target.all_tables():
                 curs.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(table + SUFFIX)))
             indexes = target.create_tables(curs, defer_indexes=True)  # made once the tables are filled
             live.create_tables(curs)  # so a first rebuild has something to swap out
-        total = reader.last_position()
-        letters: list[DeadLetter] = []
-        with tqdm(total=total, unit="ev", desc=f"rebuild {live.name}", disable=not progress,
+        position = reader.last_position()  # each process replays its slice up to here; the tail comes after
+        with tqdm(total=position, unit="ev", desc=f"rebuild {live.name}", disable=not progress,
                   smoothing=0.1) as bar:
-            position, events = 0, 0
-            # The next page is read and decoded in a thread while this one is applied: PostgreSQL answers the
-            # read (and this thread's writes) on its own core, and the GIL is free while either side waits.
-            upcoming = reading.submit(_read_page, reader, source, position, page_size)
-            while True:
-                page = upcoming.result()
-                if page.read == page_size:
-                    upcoming = reading.submit(_read_page, reader, source, page.last, page_size)
-                with conn.transaction(), conn.cursor() as curs:
-                    position = _apply_page(curs, target, source, page, position, letters)
-                events += page.read
-                bar.update(page.read)
-                if page.read < page_size:
-                    break
+            if processes == 1:
+                events, letters = replay(conn, target, source, EVERY_STREAM, position, page_size, bar.update)
+            else:
+                events, letters = _replay_in_processes(projection_class, process, database_url, processes, position,
+                                                       page_size, bar.update)
             with conn.transaction(), conn.cursor() as curs:
                 for statement in indexes:
                     curs.execute(statement)
             with conn.transaction(), conn.cursor() as curs:
                 curs.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(Identifier(live.versions_table)))
                 while True:  # the tail, while workers wait for the swap
-                    page = _read_page(reader, source, position, page_size)
+                    page = _read_page(source, position, None, page_size, EVERY_STREAM)
                     position = _apply_page(curs, target, source, page, position, letters)
                     events += page.read
                     bar.update(page.read)
@@ -99,7 +110,99 @@ def rebuild(projection_class: type[Projection], process: ProcessDefinition, read
                     curs.execute(SQL("ALTER TABLE {0} RENAME TO {1}").format(Identifier(table + SUFFIX),
                                                                             Identifier(table)))
                 record_rebuilt(curs, live)  # made from the code's definition: no longer "needs rebuild"
-    return RebuildReport(live.name, events, time.perf_counter() - started, letters)
+    return RebuildReport(live.name, events, time.perf_counter() - started, letters, processes)
+
+
+def replay(conn: psycopg.Connection, target: Projection, source: EventSource, part: Slice, up_to: int,
+           page_size: int, advance: Callable[[int], Any]) -> tuple[int, list[DeadLetter]]:
+    """Apply a slice's stored events up to a position into the target's tables, a page per transaction; return
+    how many were read and the dead letters. The next page is read and decoded in a thread while this one is
+    applied: PostgreSQL answers the read (and this thread's writes) on its own core, and the GIL is free while
+    either side waits."""
+    events, letters = 0, []
+    with ThreadPoolExecutor(1, "rebuild-read") as reading:
+        upcoming = reading.submit(_read_page, source, 0, up_to, page_size, part)
+        while True:
+            page = upcoming.result()
+            if page.read == page_size:
+                upcoming = reading.submit(_read_page, source, page.last, up_to, page_size, part)
+            for attempt in range(RETRIED_DEADLOCKS + 1):
+                found: list[DeadLetter] = []
+                try:
+                    with conn.transaction(), conn.cursor() as curs:
+                        _apply_page(curs, target, source, page, 0, found)
+                    break
+                except psycopg.errors.DeadlockDetected:
+                    if attempt == RETRIED_DEADLOCKS:
+                        raise
+            letters += found
+            events += page.read
+            advance(page.read)
+            if page.read < page_size:
+                return events, letters
+
+
+def _replay_in_processes(projection_class: type[Projection], process: ProcessDefinition, database_url: str,
+                         processes: int, up_to: int, page_size: int,
+                         advance: Callable[[int], Any]) -> tuple[int, list[DeadLetter]]:
+    """``replay`` in as many forked processes as asked, each its own slice of the streams on its own connections;
+    the events they read (added up as they go, for the progress bar) and their dead letters."""
+    context = multiprocessing.get_context("fork")  # the projection class and process definition as they are here
+    done = context.Value("q", 0)
+    outcomes: Any = context.Queue()
+    workers = [context.Process(target=_replay_slice, name=f"rebuild-{i}", daemon=True, args=(
+        projection_class, process, database_url, Slice(i, processes), up_to, page_size, done, outcomes))
+        for i in range(processes)]
+    results: dict[int, tuple[int, list[DeadLetter], str | None]] = {}
+    shown = 0
+    try:
+        for worker in workers:
+            worker.start()
+        while len(results) < processes:
+            try:
+                index, result = outcomes.get(timeout=0.2)
+                results[index] = result
+            except queue.Empty:
+                for index, worker in enumerate(workers):
+                    if worker.exitcode is not None and index not in results:
+                        with contextlib.suppress(queue.Empty):  # its result may have come after the timeout
+                            while True:
+                                found, result = outcomes.get(timeout=1)
+                                results[found] = result
+                        if index not in results:
+                            raise RebuildError(f"rebuild process {index + 1} of {processes} ended "
+                                               f"(exit code {worker.exitcode}) before its slice was replayed") from None
+            advance(done.value - shown)
+            shown = done.value
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+    failures = [failure for _, _, failure in results.values() if failure]
+    if failures:
+        raise RebuildError(f"{len(failures)} of {processes} rebuild processes failed; the first:\n{failures[0]}")
+    return sum(r[0] for r in results.values()), [letter for r in results.values() for letter in r[1]]
+
+
+def _replay_slice(projection_class: type[Projection], process: ProcessDefinition, database_url: str, part: Slice,
+                  up_to: int, page_size: int, done: Any, outcomes: Any) -> None:
+    """One forked process: its own event store reader and connection (never the parent's), its slice replayed."""
+    def advance(count: int) -> None:
+        with done.get_lock():
+            done.value += count
+
+    try:
+        reader = open_event_store(Settings(database_url=database_url, postgres_pool_size=2))
+        try:
+            with psycopg.connect(database_url) as conn, fewer_collections():
+                events, letters = replay(conn, projection_class(process, suffix=SUFFIX), EventSource(reader), part,
+                                         up_to, page_size, advance)
+        finally:
+            reader.close()
+        outcomes.put((part.index, (events, letters, None)))
+    except BaseException as error:  # noqa: BLE001 - the parent reports it and stops the rebuild
+        outcomes.put((part.index, (0, [], "".join(traceback.format_exception(error)))))
 
 
 @contextlib.contextmanager
@@ -126,19 +229,18 @@ class _Page:
     unreadable: list[DeadLetter]  # stored events no code can decode
 
 
-def _read_page(reader: EventStoreReader, source: EventSource, position: int, page_size: int) -> _Page:
-    """The next page of the notification log after a position, decoded."""
-    notifications = reader.notifications(position, page_size)
-    deliveries, unreadable = decode_page(source, notifications)
-    return _Page(len(notifications), notifications[-1].id if notifications else 0, deliveries, unreadable)
+def _read_page(source: EventSource, after: int, up_to: int | None, page_size: int, part: Slice) -> _Page:
+    """The next page of a slice of the notification log after a position (up to one), decoded."""
+    rows = source.reader.notification_rows(after, up_to, page_size, part)
+    deliveries, unreadable = decode_page(source, rows)
+    return _Page(len(rows), rows[-1]["notification_id"] if rows else 0, deliveries, unreadable)
 
 
-def decode_page(source: EventSource, notifications: Sequence[Any]) -> tuple[list[Delivered], list[DeadLetter]]:
-    """Stored notifications as events, and those no code can decode as dead letters. The keys of the page's
-    personal data are read first, in one query for the page (``EventSource.prefetch_keys``), not one per contact
-    as each sealed event is opened (that made reading and decoding a rebuild's events 3× slower)."""
-    rows = [{"notification_id": n.id, "originator_id": n.originator_id, "originator_version": n.originator_version,
-             "topic": n.topic, "state": n.state} for n in notifications]
+def decode_page(source: EventSource, rows: Sequence[dict[str, Any]]) -> tuple[list[Delivered], list[DeadLetter]]:
+    """Stored rows (``EventStoreReader.notification_rows``) as events, and those no code can decode as dead
+    letters. The keys of the page's personal data are read first, in one query for the page
+    (``EventSource.prefetch_keys``), not one per contact as each sealed event is opened (that made reading and
+    decoding a rebuild's events 3× slower)."""
     source.prefetch_keys(rows)
     deliveries, unreadable = [], []
     for row in rows:

@@ -95,12 +95,19 @@ class PhaseEntries:
                              "SET entered_at = EXCLUDED.entered_at, advanced = EXCLUDED.advanced, lost = EXCLUDED.lost, "
                              "team = EXCLUDED.team, owner = EXCLUDED.owner, site = EXCLUDED.site").format(
                 table, ENTRY_ROWS.sql), ENTRY_ROWS.params(rows))  # one row per (deal, phase): keyed above
-        if months_rows := [(*key, *total) for key, total in sums.items() if any(total)]:
+        # in key order: rebuild processes (each its own customers) add to the same months, and rows locked in one
+        # order never deadlock
+        if months_rows := [(*key, *total) for key, total in sorted(sums.items(), key=_month_order) if any(total)]:
             curs.execute(SQL("INSERT INTO {0} AS m (month, phase, team, owner, site, entered, advanced, lost) "
                              "SELECT * FROM {1} ON CONFLICT (month, phase, team, owner, site) DO UPDATE "
                              "SET entered = m.entered + EXCLUDED.entered, advanced = m.advanced + EXCLUDED.advanced, "
                              "lost = m.lost + EXCLUDED.lost").format(months, MONTH_ROWS.sql),
                          MONTH_ROWS.params(months_rows))  # one row per key (NULLS NOT DISTINCT): summed above
+
+
+def _month_order(item: tuple[tuple[Any, ...], list[int]]) -> tuple[Any, ...]:
+    month, phase, *group = item[0]
+    return month, phase, *((value is None, value or "") for value in group)
 
 
 def month_of(moment: datetime) -> date:
