@@ -22,7 +22,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
 from services.projections import dead_letters
-from services.projections.batch import Unnest
+from services.projections.batch import Rows
 from services.projections.dead_letters import DeadLetter
 from shared.database import SCHEMA_LOCK
 from shared.events import CustomerEvent
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 FetchMissing = Callable[[UUID, int, int], list[CustomerEvent]]  # customer, after version, up to version
 
 # Failures of the database or of a rebuild's table swap, not of one event: the whole batch is retried.
-VERSION_UPDATES = Unnest("uuid", "bigint", "bigint")  # customer, version applied, position
+VERSION_UPDATES = Rows("uuid", "bigint", "bigint")  # customer, version applied, position
 NOT_THE_EVENTS_FAULT = (*TRANSIENT, psycopg.errors.UndefinedTable, psycopg.InternalError)
 
 
@@ -227,11 +227,11 @@ class Projection:
                 self.write(curs, customers)
             if targets := {c: events for c, events in fresh.items() if c not in customers}:
                 self.write_targets(curs, targets)
-            curs.execute(SQL("UPDATE {0} AS v SET version = u.version, position = GREATEST(v.position, u.position) "
-                             "FROM {1} AS u(customer_id, version, position) WHERE v.customer_id = u.customer_id"
-                             ).format(self.table(self.versions_table), VERSION_UPDATES.sql),
-                         VERSION_UPDATES.params((c, events[-1].originator_version, positions[c])
-                                                for c, events in fresh.items()))
+            VERSION_UPDATES.execute(curs, SQL(
+                "UPDATE {0} AS v SET version = u.version, position = GREATEST(v.position, u.position) "
+                "FROM {1} AS u(customer_id, version, position) WHERE v.customer_id = u.customer_id").format(
+                self.table(self.versions_table), VERSION_UPDATES.sql),
+                [(c, events[-1].originator_version, positions[c]) for c, events in fresh.items()])
         return sum(len(events) for events in fresh.values())
 
     def advance_positions(self, curs: Cursor, positions: dict[UUID, int]) -> None:

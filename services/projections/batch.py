@@ -1,35 +1,61 @@
-"""Per-batch SQL for the projections: a batch's rows go to PostgreSQL as one array per column.
+"""Per-batch SQL for the projections: a batch's rows go to PostgreSQL with one binary ``COPY``.
 
-``INSERT … SELECT * FROM unnest(%b::uuid[], %b::text[], …)`` is one statement however many rows a
-batch holds, where ``executemany`` binds and executes one statement per row and dumps each row's
-values in Python. The arrays go in PostgreSQL's binary format: psycopg's text format escapes every
-element of an array in Python, which made the text-format statement slower than ``executemany``
-(5,000 timeline rows: 0.15 s text, 0.10 s executemany, 0.045 s binary, the same as ``COPY``). The
-same arrays feed ``UPDATE … FROM unnest(…)``. Rows of one statement must not repeat a key an
-``ON CONFLICT … DO UPDATE`` or ``UPDATE … FROM`` targets (PostgreSQL refuses to touch a row twice):
-callers key their rows in a dict first.
+``Rows(*types)`` is a temporary table of the session (``pg_temp``, emptied at every commit) that a
+statement reads like any table: ``INSERT … SELECT * FROM {rows} ON CONFLICT …`` or ``UPDATE … FROM
+{rows} AS u(…)``. ``Rows.execute`` empties it, copies the batch's rows in (``COPY … FORMAT BINARY``:
+psycopg dumps each row in C), then runs the statement: one statement however many rows a batch holds.
+Measured on 20,000 timeline rows: 0.11 s and 0.03 s of Python, where the same rows as one binary array
+per column in ``unnest(…)`` took 0.21 s and 0.08 s of Python (psycopg builds arrays in Python), and
+``executemany`` more. Rows of one statement must not repeat a key an ``ON CONFLICT … DO UPDATE`` or
+``UPDATE … FROM`` targets (PostgreSQL refuses to touch a row twice): callers key their rows in a dict
+first. The temporary table lives as long as the session (created again after a rollback undid it), so a
+statement costs two round trips more than with arrays: nothing next to a batch's rows.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from psycopg.sql import SQL, Composed
+from psycopg import Cursor
+from psycopg.sql import SQL, Composable, Identifier
+from psycopg.types.json import set_json_dumps
+
+_NAMES = {"int": "integer"}  # column types as psycopg's registry names them
+_numbers = itertools.count()
 
 
-class Unnest:
-    """``unnest(%b::t1[], %b::t2[], …)`` of these PostgreSQL column types, and the arrays of a batch's rows."""
+def _json_as_is(document: Any) -> Any:
+    """jsonb columns get their JSON as text already (pydantic's or orjson's dump): copied as it is."""
+    return document
+
+
+class Rows:
+    """A temporary table of these PostgreSQL column types, and a statement over a batch's rows copied into it."""
 
     def __init__(self, *types: str) -> None:
-        self.types = types
-        self.sql: Composed = SQL("unnest({0})").format(SQL(", ").join(SQL(f"%b::{t}[]") for t in types))
-        # a binary array holds one Python type: an int among floats (a whole number of seconds) becomes a float
-        self._floats = [i for i, t in enumerate(types) if t in ("double precision", "float8", "real")]
+        self.types = [_NAMES.get(t, t) for t in types]
+        name = f"batch_rows_{next(_numbers)}"
+        self.sql = Identifier("pg_temp", name)
+        columns = SQL(", ").join(SQL("{0} {1}").format(Identifier(f"c{i}"), SQL(t)) for i, t in enumerate(types))
+        # one round trip: made the first time in a session (again after a rollback undid it), emptied of what an
+        # earlier statement of this transaction copied in
+        self._prepare = SQL("CREATE TEMP TABLE IF NOT EXISTS {0} ({1}) ON COMMIT DELETE ROWS; DELETE FROM {0}").format(
+            Identifier(name), columns)
+        self._copy = SQL("COPY {0} FROM STDIN (FORMAT BINARY)").format(self.sql)
 
-    def params(self, rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
-        """The rows as one list per column."""
-        arrays = [list(column) for column in zip(*rows)] or [[] for _ in self.types]
-        for i in self._floats:
-            arrays[i] = [None if v is None else float(v) for v in arrays[i]]
-        return arrays
+    def execute(self, curs: Cursor, statement: Composable, rows: Iterable[Sequence[Any]]) -> None:
+        """Copy the rows into the table, then run the statement that reads them (``self.sql``); without rows, nothing
+        (every statement here inserts or updates from the rows, so none would do nothing)."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return
+        with curs.connection.cursor() as copying:
+            copying.execute(self._prepare)
+            set_json_dumps(_json_as_is, copying)
+            with copying.copy(self._copy) as copy:
+                copy.set_types(self.types)
+                for row in rows:
+                    copy.write_row(row)
+        curs.execute(statement)

@@ -6,8 +6,9 @@ import psycopg
 import pytest
 
 from services.projections.pipeline.projection import PipelineProjection
-from services.projections.rebuild import RebuildError, rebuild
+from services.projections.rebuild import RebuildError, decode_page, rebuild
 from services.projections.registry import PROJECTIONS
+from services.projections.store import EventSource
 from shared import commands as c
 from shared.application import Envelope, Outcome
 from shared.bootstrap import build_customers
@@ -92,4 +93,35 @@ def test_a_failed_process_stops_the_rebuild_and_leaves_the_live_tables(isolated,
     with pytest.raises(RebuildError, match="the rebuild's table went away"):
         rebuild(Failing, customers.process, customers.reader, settings.database_url, progress=False, processes=2)
     assert read_tables(settings, "pipeline") == before
+    customers.close()
+
+
+class RolledBack(Exception):
+    pass
+
+
+def test_a_batch_rolled_back_after_its_write_is_applied_again_from_the_tables(isolated, actor) -> None:
+    """The pipeline keeps each customer's state as it last wrote it for its next batch: a batch whose transaction
+    rolls back after the write must not leave that memory ahead of the tables (the events would apply twice)."""
+    settings = isolated()
+    customers = build_customers(settings)
+    write_history(customers, actor, n_customers=6, touches=3)
+    source = EventSource(customers.reader)
+    deliveries, unreadable = decode_page(source, customers.reader.notification_rows(0, None, 10_000))
+    assert not unreadable
+    first = [d for d in deliveries if d.event.originator_version <= 4]
+    rest = [d for d in deliveries if d.event.originator_version > 4]
+    projection = PipelineProjection(customers.process)
+    with psycopg.connect(settings.database_url) as conn:
+        with conn.transaction(), conn.cursor() as curs:
+            projection.create_tables(curs)
+            assert projection.apply(curs, first, source.missing) == len(first)
+        with pytest.raises(RolledBack), conn.transaction(), conn.cursor() as curs:
+            assert projection.apply(curs, rest, source.missing) == len(rest)
+            raise RolledBack  # e.g. the commit failed
+        with conn.transaction(), conn.cursor() as curs:
+            assert projection.apply(curs, rest, source.missing) == len(rest)
+    applied = read_tables(settings, "pipeline")
+    rebuild(PipelineProjection, customers.process, customers.reader, settings.database_url, progress=False)
+    assert read_tables(settings, "pipeline") == applied
     customers.close()

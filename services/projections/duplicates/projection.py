@@ -17,7 +17,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
 from services.projections.base import Projection
-from services.projections.batch import Unnest
+from services.projections.batch import Rows
 from services.projections.duplicates import tables as t
 from services.projections.handlers import Handlers
 from shared.events import CustomerEvent, CustomerRegistered
@@ -25,8 +25,8 @@ from shared.events import RECORD_KEEPING
 
 COUNTED_DEPARTMENT = "sales"  # CS, support and tech talking to a customer is not a duplicate approach
 COMPANIES = Handlers()
-ACTIVITY_ROWS = Unnest("uuid", "text", "uuid", "timestamptz", "text", "text", "text")
-CUSTOMER_ROWS = Unnest("uuid", "text", "text")  # events that say which company a customer is
+ACTIVITY_ROWS = Rows("uuid", "text", "uuid", "timestamptz", "text", "text", "text")
+CUSTOMER_ROWS = Rows("uuid", "text", "text")  # events that say which company a customer is
 
 
 @COMPANIES.on(CustomerRegistered)
@@ -49,9 +49,10 @@ class DuplicatesProjection(Projection):
                 for c, customer_events in events.items() if c in keys
                 for e in customer_events if e.actor.department == COUNTED_DEPARTMENT and type(e) not in RECORD_KEEPING]
         if rows:
-            curs.execute(SQL("INSERT INTO {0} (event_id, company_key, customer_id, occurred_at, actor_user, team, site) "
-                             "SELECT * FROM {1} ON CONFLICT (event_id) DO NOTHING").format(
-                self.table(t.ACTIVITY), ACTIVITY_ROWS.sql), ACTIVITY_ROWS.params(rows))
+            ACTIVITY_ROWS.execute(curs, SQL(
+                "INSERT INTO {0} (event_id, company_key, customer_id, occurred_at, actor_user, team, site) "
+                "SELECT * FROM {1} ON CONFLICT (event_id) DO NOTHING").format(self.table(t.ACTIVITY), ACTIVITY_ROWS.sql),
+                rows)
 
     def _company_keys(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> dict[UUID, str]:
         """Company key per customer: from registrations in this batch, else from earlier ones (one query).
@@ -66,9 +67,9 @@ class DuplicatesProjection(Projection):
                 COMPANIES(event, registered)
         table = self.table(t.CUSTOMERS)
         if registered:
-            curs.execute(SQL("INSERT INTO {0} (customer_id, company_key, company_name) SELECT * FROM {1} "
-                             "ON CONFLICT (customer_id) DO NOTHING").format(table, CUSTOMER_ROWS.sql),
-                         CUSTOMER_ROWS.params((c, e.company_key, e.company_name) for c, e in registered.items()))
+            CUSTOMER_ROWS.execute(curs, SQL("INSERT INTO {0} (customer_id, company_key, company_name) SELECT * FROM {1} "
+                                            "ON CONFLICT (customer_id) DO NOTHING").format(table, CUSTOMER_ROWS.sql),
+                                  [(c, e.company_key, e.company_name) for c, e in registered.items()])
         keys = {c: e.company_key for c, e in registered.items()}
         earlier = [c for c, es in events.items()
                    if c not in registered and any(e.actor.department == COUNTED_DEPARTMENT for e in es)]

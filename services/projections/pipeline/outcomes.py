@@ -18,7 +18,7 @@ from psycopg import Connection, Cursor
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
 
-from services.projections.batch import Unnest
+from services.projections.batch import Rows
 from services.projections.handlers import Handlers
 from services.projections.pipeline.tables import DEALS, OUTCOMES
 from shared import events as ev
@@ -34,7 +34,7 @@ def fold(text: str) -> str:
 
 # ---------------------------------------------------------------- writing (the pipeline projection's batch)
 
-OUTCOME_ROWS = Unnest("uuid", "uuid", "text", "timestamptz", "text", "jsonb", "jsonb", "text")
+OUTCOME_ROWS = Rows("uuid", "uuid", "text", "timestamptz", "text", "jsonb", "jsonb", "text")
 CLOSINGS = Handlers()
 
 
@@ -59,15 +59,16 @@ class Closings:
         if not rows:
             return
         # one statement for the batch; reason_ids (a text[] per row) travels as a JSON array, made an array here
-        curs.execute(SQL("INSERT INTO {0} (deal_id, customer_id, outcome, closed_at, note, reasons, reason_ids, search) "
-                         "SELECT u.deal_id, u.customer_id, u.outcome, u.closed_at, u.note, u.reasons, "
-                         "ARRAY(SELECT e.id FROM jsonb_array_elements_text(u.ids) WITH ORDINALITY AS e(id, n) "
-                         "ORDER BY e.n), u.search "
-                         "FROM {1} AS u(deal_id, customer_id, outcome, closed_at, note, reasons, ids, search) "
-                         "ON CONFLICT (deal_id) DO UPDATE SET "
-                         "outcome = EXCLUDED.outcome, closed_at = EXCLUDED.closed_at, note = EXCLUDED.note, "
-                         "reasons = EXCLUDED.reasons, reason_ids = EXCLUDED.reason_ids, search = EXCLUDED.search"
-                         ).format(table, OUTCOME_ROWS.sql), OUTCOME_ROWS.params(rows))
+        OUTCOME_ROWS.execute(curs, SQL(
+            "INSERT INTO {0} (deal_id, customer_id, outcome, closed_at, note, reasons, reason_ids, search) "
+            "SELECT u.deal_id, u.customer_id, u.outcome, u.closed_at, u.note, u.reasons, "
+            "ARRAY(SELECT e.id FROM jsonb_array_elements_text(u.ids) WITH ORDINALITY AS e(id, n) "
+            "ORDER BY e.n), u.search "
+            "FROM {1} AS u(deal_id, customer_id, outcome, closed_at, note, reasons, ids, search) "
+            "ON CONFLICT (deal_id) DO UPDATE SET "
+            "outcome = EXCLUDED.outcome, closed_at = EXCLUDED.closed_at, note = EXCLUDED.note, "
+            "reasons = EXCLUDED.reasons, reason_ids = EXCLUDED.reason_ids, search = EXCLUDED.search"
+            ).format(table, OUTCOME_ROWS.sql), rows)
 
 
 @CLOSINGS.on(ev.DealWon)

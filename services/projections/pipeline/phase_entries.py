@@ -17,7 +17,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
-from services.projections.batch import Unnest
+from services.projections.batch import Rows
 from services.projections.handlers import Handlers
 from shared import events as ev
 from shared.domain.state import CustomerState
@@ -25,8 +25,8 @@ from shared.process import ProcessDefinition
 
 ENTRIES = Handlers()
 # a batch's rows in one statement each (``batch.py``), not one statement per row
-ENTRY_ROWS = Unnest("uuid", "text", "uuid", "timestamptz", "boolean", "boolean", "text", "text", "text")
-MONTH_ROWS = Unnest("date", "text", "text", "text", "text", "int", "int", "int")
+ENTRY_ROWS = Rows("uuid", "text", "uuid", "timestamptz", "boolean", "boolean", "text", "text", "text")
+MONTH_ROWS = Rows("date", "text", "text", "text", "text", "int", "int", "int")
 
 
 class PhaseEntries:
@@ -90,19 +90,21 @@ class PhaseEntries:
                     total = sums.setdefault((month_of(entered_at), phase, *group), [0, 0, 0])
                     total[0], total[1], total[2] = total[0] + sign, total[1] + sign * advanced, total[2] + sign * lost
         if rows:
-            curs.execute(SQL("INSERT INTO {0} (deal_id, phase, customer_id, entered_at, advanced, lost, team, owner, "
-                             "site) SELECT * FROM {1} ON CONFLICT (deal_id, phase) DO UPDATE "
-                             "SET entered_at = EXCLUDED.entered_at, advanced = EXCLUDED.advanced, lost = EXCLUDED.lost, "
-                             "team = EXCLUDED.team, owner = EXCLUDED.owner, site = EXCLUDED.site").format(
-                table, ENTRY_ROWS.sql), ENTRY_ROWS.params(rows))  # one row per (deal, phase): keyed above
+            ENTRY_ROWS.execute(curs, SQL(
+                "INSERT INTO {0} (deal_id, phase, customer_id, entered_at, advanced, lost, team, owner, site) "
+                "SELECT * FROM {1} ON CONFLICT (deal_id, phase) DO UPDATE "
+                "SET entered_at = EXCLUDED.entered_at, advanced = EXCLUDED.advanced, lost = EXCLUDED.lost, "
+                "team = EXCLUDED.team, owner = EXCLUDED.owner, site = EXCLUDED.site").format(table, ENTRY_ROWS.sql),
+                rows)  # one row per (deal, phase): keyed above
         # in key order: rebuild processes (each its own customers) add to the same months, and rows locked in one
         # order never deadlock
         if months_rows := [(*key, *total) for key, total in sorted(sums.items(), key=_month_order) if any(total)]:
-            curs.execute(SQL("INSERT INTO {0} AS m (month, phase, team, owner, site, entered, advanced, lost) "
-                             "SELECT * FROM {1} ON CONFLICT (month, phase, team, owner, site) DO UPDATE "
-                             "SET entered = m.entered + EXCLUDED.entered, advanced = m.advanced + EXCLUDED.advanced, "
-                             "lost = m.lost + EXCLUDED.lost").format(months, MONTH_ROWS.sql),
-                         MONTH_ROWS.params(months_rows))  # one row per key (NULLS NOT DISTINCT): summed above
+            MONTH_ROWS.execute(curs, SQL(
+                "INSERT INTO {0} AS m (month, phase, team, owner, site, entered, advanced, lost) "
+                "SELECT * FROM {1} ON CONFLICT (month, phase, team, owner, site) DO UPDATE "
+                "SET entered = m.entered + EXCLUDED.entered, advanced = m.advanced + EXCLUDED.advanced, "
+                "lost = m.lost + EXCLUDED.lost").format(months, MONTH_ROWS.sql),
+                months_rows)  # one row per key (NULLS NOT DISTINCT): summed above
 
 
 def _month_order(item: tuple[tuple[Any, ...], list[int]]) -> tuple[Any, ...]:

@@ -23,7 +23,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
 from services.projections.base import Projection
-from services.projections.batch import Unnest
+from services.projections.batch import Rows
 from services.projections.handlers import Handlers
 from services.projections.pipeline import tables as t
 from services.projections.pipeline import targets
@@ -36,8 +36,9 @@ from shared.domain.state import CustomerState, Deal, evolve, registered
 from shared.process import ProcessDefinition
 
 JSON_COLUMNS = frozenset({"missing_information", "win_reasons"})
-DEAL_ROWS = Unnest(*t.DEAL_TYPES)
-JSON_ROWS = Unnest("uuid", "jsonb")  # customer id, a JSON document as text
+DEAL_ROWS = Rows(*t.DEAL_TYPES)
+JSON_ROWS = Rows("uuid", "jsonb")  # customer id, a JSON document as text
+WRITTEN_KEPT = 20_000  # customers whose state as written a projection keeps in memory for its next batches
 
 
 def _evolve(event: ev.CustomerEvent, states: dict[UUID, CustomerState]) -> None:
@@ -85,9 +86,13 @@ class PipelineProjection(Projection):
             curs.execute(SQL("ALTER TABLE {0} DROP COLUMN last_touch").format(self.table(t.DEALS)))
         return deferred
 
+    def __init__(self, process: ProcessDefinition, suffix: str = "") -> None:
+        super().__init__(process, suffix)
+        # customer -> (stream version, state, deal rows) as this process last wrote them (``_load_states``)
+        self._written: dict[UUID, tuple[int, CustomerState, dict[str, dict[str, Any]]]] = {}
+
     def write(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
-        states = self._load_states(curs, list(events))
-        before = {c: self._deal_rows(c, states[c]) for c in events if c in states}  # as the table holds them
+        states, before = self._load_states(curs, events)  # deal rows as the table holds them
         touched = {c: dict(states[c].last_touch) for c in events if c in states}
         history = StageHistory.load(curs, self.table(t.STAGE_HISTORY), events)
         closings = Closings()
@@ -98,31 +103,53 @@ class PipelineProjection(Projection):
                 history.record(event)
                 closings.record(event)
                 entries.record(event)
-        curs.execute(SQL("INSERT INTO {0} (customer_id, state) SELECT * FROM {1} ON CONFLICT (customer_id) "
-                         "DO UPDATE SET state = EXCLUDED.state").format(self.table(t.STATES), JSON_ROWS.sql),
-                     JSON_ROWS.params((c, states[c].model_dump_json()) for c in events))
+        JSON_ROWS.execute(curs, SQL("INSERT INTO {0} (customer_id, state) SELECT * FROM {1} ON CONFLICT (customer_id) "
+                                    "DO UPDATE SET state = EXCLUDED.state").format(self.table(t.STATES), JSON_ROWS.sql),
+                          [(c, states[c].model_dump_json()) for c in events])
         touches = [(c, orjson.dumps({k: v.isoformat() for k, v in states[c].last_touch.items()}).decode())
                    for c in events if c not in touched or touched[c] != states[c].last_touch]
-        curs.execute(SQL("INSERT INTO {0} (customer_id, last_touch) SELECT * FROM {1} ON CONFLICT (customer_id) "
-                         "DO UPDATE SET last_touch = EXCLUDED.last_touch").format(
-            self.table(t.CUSTOMERS), JSON_ROWS.sql), JSON_ROWS.params(touches))
-        changed = {d: row for c in events for d, row in self._deal_rows(c, states[c]).items()
+        JSON_ROWS.execute(curs, SQL("INSERT INTO {0} (customer_id, last_touch) SELECT * FROM {1} "
+                                    "ON CONFLICT (customer_id) DO UPDATE SET last_touch = EXCLUDED.last_touch").format(
+            self.table(t.CUSTOMERS), JSON_ROWS.sql), touches)
+        after = {c: self._deal_rows(c, states[c]) for c in events}
+        changed = {d: row for c in events for d, row in after[c].items()
                    if before.get(c, {}).get(d) != row}  # keyed by deal: one statement touches a row once
         columns_sql = SQL(", ").join(map(SQL, t.DEAL_COLUMNS))
         updates = SQL(", ").join(SQL(f"{c} = EXCLUDED.{c}") for c in t.DEAL_COLUMNS[1:])
-        curs.execute(SQL("INSERT INTO {0} ({1}) SELECT * FROM {2} ON CONFLICT (deal_id) DO UPDATE SET {3}").format(
-            self.table(t.DEALS), columns_sql, DEAL_ROWS.sql, updates), DEAL_ROWS.params(map(_stored, changed.values())))
+        DEAL_ROWS.execute(curs, SQL("INSERT INTO {0} ({1}) SELECT * FROM {2} ON CONFLICT (deal_id) DO UPDATE SET {3}"
+                                    ).format(self.table(t.DEALS), columns_sql, DEAL_ROWS.sql, updates),
+                          [_stored(row) for row in changed.values()])
         history.save(curs, self.table(t.STAGE_HISTORY))
         closings.save(curs, self.table(t.OUTCOMES), states)
         entries.save(curs, self.table(t.PHASE_ENTRIES), self.table(t.FUNNEL_MONTHS), states)
+        for c, customer_events in events.items():
+            self._written[c] = (customer_events[-1].originator_version, states[c], after[c])
+        while len(self._written) > WRITTEN_KEPT:
+            del self._written[next(iter(self._written))]  # the longest unwritten
 
     def _deal_rows(self, customer_id: UUID, state: CustomerState) -> dict[str, dict[str, Any]]:
         return {d: deal_row(self.process, customer_id, UUID(d), state) for d in state.deals}
 
-    def _load_states(self, curs: Cursor, customer_ids: list[UUID]) -> dict[UUID, CustomerState]:
-        curs.execute(SQL("SELECT customer_id, state::text FROM {0} WHERE customer_id = ANY(%s)").format(
-            self.table(t.STATES)), (customer_ids,))  # as text: pydantic parses the JSON itself
-        return {row[0]: CustomerState.model_validate_json(row[1]) for row in curs.fetchall()}
+    def _load_states(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]
+                     ) -> tuple[dict[UUID, CustomerState], dict[UUID, dict[str, dict[str, Any]]]]:
+        """The batch's customers' states and deal rows as their tables hold them: as this process last wrote them
+        when that is the version the batch starts after (its write was committed: a rolled back one left the table
+        at an earlier version), else read from the table. What is taken from memory leaves it until the batch's
+        write is done, so a batch that fails part way leaves no half-evolved state behind."""
+        states, rows, unknown = {}, {}, []
+        for c, customer_events in events.items():
+            written = self._written.pop(c, None)
+            if written is not None and written[0] == customer_events[0].originator_version - 1:
+                states[c], rows[c] = written[1], written[2]
+            else:
+                unknown.append(c)
+        if unknown:
+            curs.execute(SQL("SELECT customer_id, state::text FROM {0} WHERE customer_id = ANY(%s)").format(
+                self.table(t.STATES)), (unknown,))  # as text: pydantic parses the JSON itself
+            for customer_id, state in curs.fetchall():
+                states[customer_id] = CustomerState.model_validate_json(state)
+                rows[customer_id] = self._deal_rows(customer_id, states[customer_id])
+        return states, rows
 
 
 FUNNEL_FROM_HISTORY = """

@@ -14,7 +14,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
-from services.projections.batch import Unnest
+from services.projections.batch import Rows
 from services.projections.handlers import Handlers
 from shared import events as ev
 
@@ -59,19 +59,19 @@ class StageHistory:
 
     def save(self, curs: Cursor, table: Identifier) -> None:
         if self.inserts:
-            curs.execute(SQL("INSERT INTO {0} (deal_id, seq, customer_id, phase, stage, entered_at, actor_user, "
-                             "team, left_at, duration_seconds) SELECT * FROM {1}").format(table, INSERTS.sql),
-                         INSERTS.params(self.inserts.values()))
+            INSERTS.execute(curs, SQL("INSERT INTO {0} (deal_id, seq, customer_id, phase, stage, entered_at, actor_user, "
+                                      "team, left_at, duration_seconds) SELECT * FROM {1}").format(table, INSERTS.sql),
+                            list(self.inserts.values()))
         if self.closes:
-            curs.execute(SQL("UPDATE {0} AS h SET left_at = u.left_at, duration_seconds = u.duration_seconds "
+            CLOSES.execute(curs, SQL("UPDATE {0} AS h SET left_at = u.left_at, duration_seconds = u.duration_seconds "
                              "FROM {1} AS u(left_at, duration_seconds, deal_id, seq) "
-                             "WHERE h.deal_id = u.deal_id AND h.seq = u.seq").format(table, CLOSES.sql),
-                         CLOSES.params(self.closes.values()))
+                                     "WHERE h.deal_id = u.deal_id AND h.seq = u.seq").format(table, CLOSES.sql),
+                           list(self.closes.values()))
 
 
-INSERTS = Unnest("uuid", "int", "uuid", "text", "text", "timestamptz", "text", "text", "timestamptz",
+INSERTS = Rows("uuid", "int", "uuid", "text", "text", "timestamptz", "text", "text", "timestamptz",
                       "double precision")
-CLOSES = Unnest("timestamptz", "double precision", "uuid", "int")
+CLOSES = Rows("timestamptz", "double precision", "uuid", "int")
 
 
 @MOVES.on(ev.DealOpened)

@@ -16,16 +16,16 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
 from services.projections.base import Projection
-from services.projections.batch import Unnest
+from services.projections.batch import Rows
 from services.projections.handlers import Handlers
 from services.projections.timeline import tables as t
 from services.projections.timeline.summaries import summarize
 from shared.events import ContactAdded, ContactCorrected, ContactErased, CustomerEvent, CustomerRegistered
 
-ENTRY_ROWS = Unnest("uuid", "uuid", "bigint", "timestamptz", "timestamptz", "text", "text", "text", "text", "text",
-                    "text", "text", "uuid", "uuid", "text")  # of the entry rows ``_row`` makes
-NAME_ROWS = Unnest("uuid", "text")
-SUMMARY_ROWS = Unnest("uuid", "text", "text")
+ENTRY_ROWS = Rows("uuid", "uuid", "bigint", "timestamptz", "timestamptz", "text", "text", "text", "text", "text",
+                  "text", "text", "uuid", "uuid", "text")  # of the entry rows ``_row`` makes
+NAME_ROWS = Rows("uuid", "text")
+SUMMARY_ROWS = Rows("uuid", "text", "text")
 COMPANY_NAMES = Handlers()  # events that name the customer's company
 
 
@@ -48,11 +48,11 @@ class TimelineProjection(Projection):
         names = self._company_names(curs, events)
         rows = [self._row(event, names.get(customer_id))
                 for customer_id, customer_events in events.items() for event in customer_events]
-        curs.execute(  # one statement per batch, a column per array
-            SQL("INSERT INTO {0} (event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, "
-                "department, team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name) "
-                "SELECT * FROM {1} ON CONFLICT (event_id) DO NOTHING").format(self.table(t.ENTRIES), ENTRY_ROWS.sql),
-            ENTRY_ROWS.params(rows))
+        ENTRY_ROWS.execute(  # one statement per batch, its rows copied in
+            curs, SQL("INSERT INTO {0} (event_id, customer_id, stream_version, occurred_at, recorded_at, actor_user, "
+                      "department, team, site, kind, summary_ja, summary_en, deal_id, ticket_id, company_name) "
+                      "SELECT * FROM {1} ON CONFLICT (event_id) DO NOTHING").format(self.table(t.ENTRIES), ENTRY_ROWS.sql),
+            rows)
         self._rederive_people(curs, events)
 
     def _rederive_people(self, curs: Cursor, events: dict[UUID, list[CustomerEvent]]) -> None:
@@ -77,9 +77,9 @@ class TimelineProjection(Projection):
                     e = e.model_copy(update=corrected[e.contact_id])
                 rows.append((e.event_id, *summarize(e, self.process)))
             if rows:
-                curs.execute(SQL("UPDATE {0} AS t SET summary_ja = u.ja, summary_en = u.en FROM {1} AS u(event_id, ja, en) "
-                                 "WHERE t.event_id = u.event_id").format(self.table(t.ENTRIES), SUMMARY_ROWS.sql),
-                             SUMMARY_ROWS.params(rows))
+                SUMMARY_ROWS.execute(curs, SQL(
+                    "UPDATE {0} AS t SET summary_ja = u.ja, summary_en = u.en FROM {1} AS u(event_id, ja, en) "
+                    "WHERE t.event_id = u.event_id").format(self.table(t.ENTRIES), SUMMARY_ROWS.sql), rows)
 
     def _row(self, e: CustomerEvent, company_name: str | None) -> tuple:
         ja, en = summarize(e, self.process)
@@ -97,9 +97,9 @@ class TimelineProjection(Projection):
                 COMPANY_NAMES(event, registered)
         table = self.table(t.CUSTOMERS)
         if registered:
-            curs.execute(SQL("INSERT INTO {0} (customer_id, company_name) SELECT * FROM {1} "
-                             "ON CONFLICT (customer_id) DO NOTHING").format(table, NAME_ROWS.sql),
-                         NAME_ROWS.params(registered.items()))
+            NAME_ROWS.execute(curs, SQL("INSERT INTO {0} (customer_id, company_name) SELECT * FROM {1} "
+                                        "ON CONFLICT (customer_id) DO NOTHING").format(table, NAME_ROWS.sql),
+                              list(registered.items()))
         earlier = [c for c in events if c not in registered]
         if earlier:
             curs.execute(SQL("SELECT customer_id, company_name FROM {0} WHERE customer_id = ANY(%s)").format(table),
