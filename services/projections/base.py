@@ -259,11 +259,15 @@ class MomentOutOfWindowError(ValueError):
     since every reader of such a row would fail (year 1 with an offset is before year 1 in UTC)."""
 
 
+_FIRST_YEAR, _LAST_YEAR = EARLIEST.year - 1, LATEST.year  # a year of slack
+
+
 def _refuse_unreadable_moments(event: CustomerEvent) -> None:
     fields = event.__dict__
-    for name in _moment_fields(type(event)):
+    names = _MOMENTS.get(type(event))  # every event of a rebuild comes here: no call, no lookup more than needed
+    for name in _moment_fields(type(event)) if names is None else names:
         value = fields.get(name)
-        if isinstance(value, date) and not EARLIEST.year - 1 <= value.year <= LATEST.year:  # a year of slack
+        if isinstance(value, date) and not _FIRST_YEAR <= value.year <= _LAST_YEAR:
             raise MomentOutOfWindowError(f"{name} {value.isoformat()} is outside [{EARLIEST.date()}, {LATEST.date()})")
 
 

@@ -32,7 +32,7 @@ class EventSource:
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {0}.{1} "
             "WHERE notification_id = ANY(%s)").format(Identifier(recorder.datastore.schema),
                                                        Identifier(recorder.events_table_name))
-        self._classes: dict[str, type] = {}  # topic -> event class
+        self._classes: dict[str, tuple[type, bool]] = {}  # topic -> event class, validated straight from JSON
 
     def missing(self, customer_id: UUID, after: int, up_to: int) -> list[CustomerEvent]:
         """A customer's events with after < version <= up_to, from the event store."""
@@ -87,11 +87,13 @@ class EventSource:
         if ring is not None:
             ring.prefetch_customers({row["originator_id"] for row in rows if SEALED_MARK in bytes(row["state"])})
 
-    def _class(self, topic: str) -> type:
-        cls = self._classes.get(topic)
-        if cls is None:
-            cls = self._classes[topic] = resolve_topic(topic)
-        return cls
+    def _class(self, topic: str) -> tuple[type, bool]:
+        """A topic's class, and whether its stored JSON is validated straight into it: a customer event at its first
+        schema version that is not ``ContactErased`` (the mapper honours an erasure: it forgets the key)."""
+        cls = resolve_topic(topic)
+        direct = getattr(cls, "class_version", 1) == 1 and issubclass(cls, CustomerEvent) and cls is not ContactErased
+        self._classes[topic] = (cls, direct)
+        return cls, direct
 
     def decode(self, row: dict[str, Any]) -> Delivered | DeadLetter:
         """One stored row as an event, or (old data no code can read) a dead letter.
@@ -102,11 +104,10 @@ class EventSource:
         """
         topic, state = row["topic"], row["state"]
         try:
-            cls = self._class(topic)
-            if getattr(cls, "class_version", 1) == 1 and isinstance(state, bytes) and issubclass(cls, CustomerEvent) \
-                    and cls is not ContactErased and SEALED_MARK not in state:  # the mapper opens and honours those
+            cls, direct = self._classes.get(topic) or self._class(topic)
+            if direct and isinstance(state, bytes) and SEALED_MARK not in state:  # the mapper opens sealed ones
                 event = cls.model_validate_json(state)
-                event.remember_stored_state(state)
+                event.__pydantic_private__["_stored"] = state  # remember_stored_state, without a call per event
             else:
                 event = self.reader.mapper.to_domain_event(StoredEvent(
                     originator_id=row["originator_id"], originator_version=row["originator_version"], topic=topic,

@@ -27,6 +27,7 @@ ENTRY_ROWS = Rows("uuid", "uuid", "bigint", "timestamptz", "timestamptz", "text"
 NAME_ROWS = Rows("uuid", "text")
 SUMMARY_ROWS = Rows("uuid", "text", "text")
 COMPANY_NAMES = Handlers()  # events that name the customer's company
+PEOPLE_CHANGED = frozenset({ContactCorrected, ContactErased})  # their contact's earlier entries are said again
 
 
 @COMPANY_NAMES.on(CustomerRegistered)
@@ -62,7 +63,7 @@ class TimelineProjection(Projection):
         erased), so a rebuild writes the same summaries.
         """
         for customer_id, customer_events in events.items():
-            people = {e.contact_id for e in customer_events if isinstance(e, ContactCorrected | ContactErased)}
+            people = {e.contact_id for e in customer_events if type(e) in PEOPLE_CHANGED}
             if not people or self.history is None:
                 continue
             history = [e for e in self.history(customer_id, 0, customer_events[-1].originator_version)
