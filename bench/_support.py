@@ -237,6 +237,12 @@ class CpuMeter:
         return ", ".join(f"{name} {value:,.0f}%" for name, value in self.percent.items())
 
 
+def joined_children_cpu() -> float:
+    """CPU seconds of the processes this one forked and joined so far (a rebuild's or an import's)."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")

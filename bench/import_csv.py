@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from bench._support import (
-    CpuMeter, count_rows, default_database_url, describe_postgres, postgres_server, fresh_database,
+    CpuMeter, count_rows, default_database_url, joined_children_cpu, describe_postgres, postgres_server, fresh_database,
     wait_for_quiet_machine,
 )
 
@@ -90,17 +90,21 @@ class Row:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def measure(label: str, customers, kind: str, path: Path, url: str, batch_size: int, dry_run: bool = False) -> Row:
+def measure(label: str, customers, kind: str, path: Path, url: str, batch_size: int, dry_run: bool = False,
+            processes: int = 1) -> Row:
     from services.importer.run import open_import, run_import
     from shared.events import Actor
 
+    label += f", {processes} process{'es' if processes > 1 else ''}"
     mapping, table, lookups = open_import(kind, path, EXAMPLES / f"{kind}.mapping.yaml")
     before = count_rows(url, "customers_events")
     with CpuMeter({"bench (python)": os.getpid()}) as cpu:
-        started = time.perf_counter()
+        started, forked = time.perf_counter(), joined_children_cpu()
         summary = run_import(customers, table, mapping, Actor(**ACTOR), dry_run=dry_run, batch_size=batch_size,
-                             progress=False)
+                             progress=False, processes=processes)
         seconds = time.perf_counter() - started
+        forked = joined_children_cpu() - forked
+    cpu.percent["bench (python)"] += 100 * forked / seconds  # with the import processes it forked and joined
     appended = count_rows(url, "customers_events") - before
     statuses = ", ".join(f"{status} {count:,}" for status, count in sorted(summary.counts.items()))
     row = Row(label, len(summary.results), seconds, appended, statuses, cpu.describe())
@@ -122,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--database-url", default=default_database_url(),
                      help="server to create fresh databases on (default: $BENCH_DATABASE_URL, else an embedded one)")
     cli.add_argument("--max-wait", type=float, default=1_800, help="seconds to wait for a quiet machine")
+    cli.add_argument("--processes", type=lambda text: [int(n) for n in text.split(",")], default=[1, 2],
+                     help="import with each of these numbers of processes, each time into a new database "
+                          "(default 1,2: `customer-timeline import --processes N`)")
     args = cli.parse_args(argv)
 
     print("command:   ", shlex.join(["python", "-m", "bench.import_csv", *(sys.argv[1:] if argv is None else argv)]))
@@ -148,17 +155,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"files:      customers.csv {customers_csv.stat().st_size / 1e6:,.1f} MB, "
                   f"deals.csv {deals_csv.stat().st_size / 1e6:,.1f} MB (UTF-8)")
             print(f"    {wait_for_quiet_machine(args.max_wait)}", flush=True)
-            with fresh_database(args.database_url) as url:
-                customers = build_customers(Settings(database_url=url), process)
-                try:
-                    rows.append(measure("import customers", customers, "customers", customers_csv, url, args.batch_size))
-                    rows.append(measure("dry run deals", customers, "deals", deals_csv, url, args.batch_size, True))
-                    rows.append(measure("import deals", customers, "deals", deals_csv, url, args.batch_size))
-                    rows.append(measure("re-import customers", customers, "customers", customers_csv, url,
-                                        args.batch_size))
-                    rows.append(measure("re-import deals", customers, "deals", deals_csv, url, args.batch_size))
-                finally:
-                    customers.close()
+            for count in args.processes:  # each on a database of its own: the same rows, imported the first time
+                with fresh_database(args.database_url) as url:
+                    customers = build_customers(Settings(database_url=url), process)
+                    try:
+                        for label, kind, path, dry_run in (
+                                ("import customers", "customers", customers_csv, False),
+                                ("dry run deals", "deals", deals_csv, True), ("import deals", "deals", deals_csv, False),
+                                ("re-import customers", "customers", customers_csv, False),
+                                ("re-import deals", "deals", deals_csv, False)):
+                            rows.append(measure(label, customers, kind, path, url, args.batch_size, dry_run, count))
+                    finally:
+                        customers.close()
     except KeyboardInterrupt:
         print("\ninterrupted (database dropped)", file=sys.stderr)
         return 130

@@ -44,7 +44,7 @@ import psycopg
 from bench._history import register_customers, write_history
 from services.projections.rebuild import PAGE_SIZE as REBUILD_PAGE, default_processes
 from bench._support import (
-    CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, default_database_url, describe_postgres,
+    CpuBreakdown, CpuMeter, GcMeter, Profile, busy_processes, joined_children_cpu, default_database_url, describe_postgres,
     postgres_server, fresh_database, log_tail, percentile, py_spy, py_spy_executable, split_stacks, start_service,
     stop_service, wait_for_quiet_machine, broker_choice, kafka_broker,
 )
@@ -383,10 +383,10 @@ def timed_row(label: str, work) -> RateRow:
     """``work`` timed, with the CPU of this process and of the processes it forked and joined meanwhile (a
     rebuild's replaying processes) as "bench (python)"."""
     with CpuMeter({"bench (python)": os.getpid()}) as cpu, CpuBreakdown() as machine, GcMeter() as collector:
-        started, children = time.perf_counter(), _joined_children_cpu()
+        started, children = time.perf_counter(), joined_children_cpu()
         events = work()
         seconds = time.perf_counter() - started
-        forked = _joined_children_cpu() - children
+        forked = joined_children_cpu() - children
     cpu.percent["bench (python)"] += 100 * forked / seconds
     row = RateRow(label, events, seconds, {**cpu.percent, **machine.percent}, collector.seconds,
                   collector.collections[2])
@@ -394,11 +394,6 @@ def timed_row(label: str, work) -> RateRow:
         row.label += " [!]"
         row.profile.append(warning)
     return row
-
-
-def _joined_children_cpu() -> float:
-    times = os.times()
-    return times.children_user + times.children_system
 
 
 def outside_load(machine: dict[str, float]) -> str | None:

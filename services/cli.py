@@ -243,6 +243,20 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _natural(text: str) -> int:
+    """A command line count of 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 0 or more")
+    return int(text)
+
+
+def _positive(text: str) -> int:
+    """A command line count of 1 or more."""
+    if _natural(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
+    return int(text)
+
+
 REBUILD_LISTED = 20  # the parked customers a rebuild names (projections dead-letters NAME lists them all)
 
 
@@ -321,7 +335,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     customers = build_customers(settings)
     try:
         summary = run_import(customers, table, mapping, actor, dry_run=args.dry_run, batch_size=args.batch_size,
-                             progress=not args.no_progress, source=args.source, lookups=lookups)
+                             progress=not args.no_progress, source=args.source, lookups=lookups,
+                             processes=args.processes or settings.import_processes)
     except ImportSetupError as error:  # a file that breaks while being read
         print(f"import: {error}", file=sys.stderr)
         return 2
@@ -384,7 +399,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild = actions.add_parser("rebuild", help="replay the event store into new tables and swap them in (also "
                                                  "clears a 'needs rebuild' left by an upgrade)")
     rebuild.add_argument("name", choices=names)
-    rebuild.add_argument("--processes", type=int, help="processes replaying the event store, each a slice of the "
+    rebuild.add_argument("--processes", type=_natural, help="processes replaying the event store, each a slice of the "
                                                        "customers (default: REBUILD_PROCESSES, 0 = one per core)")
     rebuild.set_defaults(run=_rebuild)
     actions.add_parser("status", help="applied events, position, lag, parked customers and dead letters "
@@ -415,6 +430,8 @@ def parser() -> argparse.ArgumentParser:
                                       "each deal row, so re-importing a renamed file needs the first name")
     imp.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    imp.add_argument("--processes", type=_positive, help="processes importing at once, each a share of the customer "
+                                                         "codes (default: IMPORT_PROCESSES, 1)")
     imp.set_defaults(run=_import)
 
     tokens = commands.add_parser("tokens", help="issue, revoke or list API bearer tokens (stored hashed)")

@@ -21,3 +21,13 @@ def build_customers(settings: Settings, process: ProcessDefinition | None = None
                           key_cache_seconds=settings.personal_key_cache_seconds)
     heal_after_restarts(customers.recorder.datastore.pool)  # its snapshots and tracking share this pool
     return customers
+
+
+def reconnected(customers: Customers) -> Customers:
+    """Another application like this one (process definition, database, snapshots, key cache) on connections of
+    its own, for a forked process: the pool's connections belong to the process that opened them."""
+    copy = Customers(customers.process, env=dict(customers.env),
+                     snapshot_interval=next(iter(customers.snapshotting_intervals.values()), 0),
+                     key_cache_seconds=customers.key_ring.ttl)
+    heal_after_restarts(copy.recorder.datastore.pool)
+    return copy

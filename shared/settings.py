@@ -55,6 +55,8 @@ class Settings(BaseSettings):
                     "event is published without its payload, which consumers read from the event store")
     relay_batch_size: int = Field(default=2000, ge=1, description="most events published per relay round")
     projection_batch_size: int = Field(default=2000, ge=1, description="most messages a projection applies per transaction")
+    import_processes: int = Field(default=1, ge=1, description="processes `customer-timeline import` runs at once, "
+                                                               "each a share of the customer codes")
     rebuild_processes: int = Field(default=0, ge=0, description="processes a rebuild replays the event store in, each "
                                                                 "a slice of the customers (0: one per core)")
     projection_max_poll_interval_ms: int = Field(default=10_000, description="also the consumer group's rebalance timeout")

@@ -37,6 +37,12 @@ class Table:
     rows: Iterator[tuple[int, dict[str, Any]]]
     total: int | None  # data rows (upper bound, blank rows included), when known up front
     detail: str  # "CSV, cp932" / "Excel, sheet 案件一覧"
+    sheet: str | None = None  # as asked (None: the first)
+    header_row: int = 1
+
+    def reopened(self) -> Table:
+        """The same file opened again, its rows from the first (a process importing some of them reads its own)."""
+        return open_table(self.source, self.sheet, self.header_row)
 
 
 def open_table(path: str | Path, sheet: str | None = None, header_row: int = 1) -> Table:
@@ -93,7 +99,7 @@ def _csv(path: Path, header_row: int, delimiter: str) -> Table:
         except csv.Error as error:
             raise InputError(f"{path}: row {reader.line_num}: {error}") from None
 
-    return Table(str(path), headers, rows(), records - header_row, f"CSV, {encoding}")
+    return Table(str(path), headers, rows(), records - header_row, f"CSV, {encoding}", header_row=header_row)
 
 
 def _excel(path: Path, sheet: str | None, header_row: int) -> Table:
@@ -126,7 +132,7 @@ def _excel(path: Path, sheet: str | None, header_row: int) -> Table:
         finally:
             book.close()
 
-    return Table(str(path), headers, rows(), total, f"Excel, sheet {ws.title}")
+    return Table(str(path), headers, rows(), total, f"Excel, sheet {ws.title}", sheet, header_row)
 
 
 def _header(value: Any) -> str:

@@ -111,6 +111,16 @@ class RowMapper:
         except RowSkipped as skipped:
             return Prepared(number, "", "", skipped=str(skipped))
 
+    def customer_code_of(self, cells: dict[str, Any]) -> str | None:
+        """The customer code a row goes to, as ``prepare`` reads it (the placeholder's for a row without one where
+        the mapping says so); None when it cannot be read (``prepare`` refuses or skips the row)."""
+        try:
+            for lookup in self.lookups:
+                cells = lookup.join(cells)
+            return self._code("code", cells) if self.mapping.kind == "customers" else self._customer_code(cells)
+        except (RowError, LookupMiss, RowSkipped):
+            return None
+
     # --- kinds -------------------------------------------------------------------
     def _customer(self, number: int, cells: dict[str, Any]) -> Prepared:
         code = self._code("code", cells)

@@ -11,21 +11,27 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
+import multiprocessing
+import queue
 import sys
 import time
+import traceback
+import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
-from services.importer import customer_id_for
+from services.importer import ImportSetupError, customer_id_for
 from services.importer.lookups import LookupTable, load_lookups
 from services.importer.mapping import Mapping, load_mapping
 from services.importer.readers import Table, open_table
 from services.importer.rows import IMPORT_SCOPE, Prepared, RowMapper
 from shared.application import Customers, Envelope, Outcome
+from shared.bootstrap import reconnected
 from shared.commands import RegisterCustomer
 from shared.domain.errors import DomainError, IdempotencyKeyReusedError, InvalidFieldError, NotFoundError
 from shared.events import Actor
@@ -91,40 +97,134 @@ def open_import(kind: str, file: str | Path, mapping_file: str | Path,
 
 def run_import(customers: Customers, table: Table, mapping: Mapping, actor: Actor, *, dry_run: bool = False,
                batch_size: int = BATCH_SIZE, progress: bool = True, source: str | None = None,
-               lookups: Sequence[LookupTable] = ()) -> Summary:
+               lookups: Sequence[LookupTable] = (), processes: int = 1) -> Summary:
     """Import every row of ``table``; nothing is written when ``dry_run``.
 
     ``source`` is recorded on imported deals as where they came from (default: the file's name).
     A mapping's placeholder customer is registered first (once: its key is its code's).
+    ``processes`` > 1: that many forked processes import at once, each the rows of its share of the customer
+    codes (a customer's rows stay in one process, in the file's order), on connections of its own.
     """
     mapper = RowMapper(mapping, customers.process, actor, source or Path(table.source).name, lookups)
     summary = Summary(mapping.kind, table.source, table.detail, dry_run)
     started = time.perf_counter()
-    batch: list[Prepared] = [_placeholder(mapping, actor)] if mapping.missing_customer == "placeholder" else []
     verb = "checking" if dry_run else "importing"
-    with _fewer_collections(), tqdm(total=table.total, unit="row", desc=f"{verb} {mapping.kind}", disable=not progress, file=sys.stderr,
-              smoothing=0.1, dynamic_ncols=True) as bar:
-        for number, cells in table.rows:
-            prepared = mapper.prepare(number, cells)
-            if prepared.envelope is None:
-                status, reason = (SKIPPED, prepared.skipped) if prepared.skipped else (REFUSED, prepared.error or "")
-                summary.results.append(RowResult(prepared.row, prepared.key, status, reason))
-                bar.update(1)
-                continue
-            batch.append(prepared)
-            if len(batch) >= batch_size:
-                _execute(customers, batch, mapper, summary)
-                bar.update(len(batch))
-                batch = []
-        if batch:
-            _execute(customers, batch, mapper, summary)
-            bar.update(len(batch))
+    with _fewer_collections(), tqdm(total=table.total, unit="row", desc=f"{verb} {mapping.kind}", disable=not progress,
+                                    file=sys.stderr, smoothing=0.1, dynamic_ncols=True) as bar:
+        if processes > 1:
+            _import_in_processes(customers, table, mapper, summary, batch_size, processes, bar.update)
+        else:
+            _import_rows(customers, table, mapper, summary, batch_size, Share(), bar.update)
         if table.total is not None:
             bar.total = bar.n  # blank rows were counted up front; end at 100 %
             bar.refresh()
     summary.results.sort(key=lambda r: r.row)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass(frozen=True)
+class Share:
+    """One of ``count`` shares of the customer codes; a row whose customer code cannot be read is in the first."""
+
+    index: int = 0
+    count: int = 1
+
+    def holds(self, code: str | None) -> bool:
+        if self.count == 1:
+            return True
+        return (zlib.crc32(code.encode()) % self.count if code is not None else 0) == self.index
+
+
+def _import_rows(customers: Customers, table: Table, mapper: RowMapper, summary: Summary, batch_size: int,
+                 share: Share, advance: Callable[[int], Any]) -> None:
+    """Import the rows of a share of the customer codes, in batches, into the summary."""
+    placeholder = mapper.mapping.missing_customer == "placeholder"
+    batch: list[Prepared] = []
+    if placeholder and share.holds(mapper.mapping.placeholder.code):  # type: ignore[union-attr]
+        batch.append(_placeholder(mapper.mapping, mapper.actor))
+    for number, cells in table.rows:
+        if share.count > 1 and not share.holds(mapper.customer_code_of(cells)):
+            continue
+        prepared = mapper.prepare(number, cells)
+        if prepared.envelope is None:
+            status, reason = (SKIPPED, prepared.skipped) if prepared.skipped else (REFUSED, prepared.error or "")
+            summary.results.append(RowResult(prepared.row, prepared.key, status, reason))
+            advance(1)
+            continue
+        batch.append(prepared)
+        if len(batch) >= batch_size:
+            _execute(customers, batch, mapper, summary)
+            advance(len(batch))
+            batch = []
+    if batch:
+        _execute(customers, batch, mapper, summary)
+        advance(len(batch))
+
+
+def _import_in_processes(customers: Customers, table: Table, mapper: RowMapper, summary: Summary, batch_size: int,
+                         processes: int, advance: Callable[[int], Any]) -> None:
+    """``_import_rows`` in forked processes, each its own share of the customer codes, its own reading of the file
+    and its own connections; their results (and the placeholder's) gathered into the summary."""
+    context = multiprocessing.get_context("fork")
+    done = context.Value("q", 0)
+    outcomes: Any = context.Queue()
+    workers = [context.Process(target=_import_share, name=f"import-{i}", daemon=True, args=(
+        customers, table, mapper, summary, batch_size, Share(i, processes), done, outcomes)) for i in range(processes)]
+    found: dict[int, tuple[list[RowResult], tuple[str, str] | None, str | None, str | None]] = {}
+    shown = 0
+    try:
+        for worker in workers:
+            worker.start()
+        while len(found) < processes:
+            try:
+                index, outcome = outcomes.get(timeout=0.2)
+                found[index] = outcome
+            except queue.Empty:
+                for index, worker in enumerate(workers):
+                    if worker.exitcode is not None and index not in found:
+                        with contextlib.suppress(queue.Empty):  # its outcome may have come after the timeout
+                            while True:
+                                late, outcome = outcomes.get(timeout=1)
+                                found[late] = outcome
+                        if index not in found:
+                            raise RuntimeError(f"import process {index + 1} of {processes} ended (exit code "
+                                               f"{worker.exitcode}) before its rows were imported") from None
+            advance(done.value - shown)
+            shown = done.value
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+    for results, placeholder, setup_error, failure in found.values():
+        if setup_error:
+            raise ImportSetupError(setup_error)
+        if failure:
+            raise RuntimeError(f"an import process failed:\n{failure}")
+        summary.results += results
+        summary.placeholder = placeholder or summary.placeholder
+
+
+def _import_share(customers: Customers, table: Table, mapper: RowMapper, summary: Summary, batch_size: int,
+                  share: Share, done: Any, outcomes: Any) -> None:
+    """One forked process: its own application (never the parent's connections), the file read again."""
+    def advance(count: int) -> None:
+        with done.get_lock():
+            done.value += count
+
+    mine = Summary(summary.kind, summary.source, summary.detail, summary.dry_run)
+    try:
+        own = reconnected(customers)
+        try:
+            _import_rows(own, table.reopened(), mapper, mine, batch_size, share, advance)
+        finally:
+            own.close()
+        outcomes.put((share.index, (mine.results, mine.placeholder, None, None)))
+    except ImportSetupError as error:
+        outcomes.put((share.index, ([], None, str(error), None)))
+    except BaseException as error:  # noqa: BLE001 - the parent reports it
+        outcomes.put((share.index, ([], None, None, "".join(traceback.format_exception(error)))))
 
 
 @contextlib.contextmanager

@@ -36,10 +36,10 @@ def tagged(tmp_path: Path, name: str, tag: str, encoding: str = "utf-8") -> Path
 
 
 def do_import(customers, kind: str, path: Path, dry_run: bool = False, mapping: Path | None = None,
-              sheet: str | None = None, batch_size: int = 1000) -> Summary:
+              sheet: str | None = None, batch_size: int = 1000, processes: int = 1) -> Summary:
     mapping_, table, lookups = open_import(kind, path, mapping or EXAMPLES / f"{kind}.mapping.yaml", sheet)
     return run_import(customers, table, mapping_, IMPORTER, dry_run=dry_run, batch_size=batch_size, progress=False,
-                      lookups=lookups)
+                      lookups=lookups, processes=processes)
 
 
 def refused(summary: Summary) -> dict[int, str]:
@@ -90,10 +90,15 @@ def test_a_dry_run_lists_exactly_the_bad_rows_with_reasons_and_writes_nothing(cu
     assert event_count(db) == after_customers  # the dry runs wrote nothing
 
 
-def test_a_real_run_imports_the_good_rows_and_a_second_run_appends_nothing(customers, db, tmp_path, tag) -> None:
+@pytest.mark.parametrize("processes", [1, 3])
+def test_a_real_run_imports_the_good_rows_and_a_second_run_appends_nothing(customers, db, tmp_path, tag,
+                                                                         processes) -> None:
+    """Also in three processes at once, each a share of the customer codes: the same rows, events and answers."""
     files = {kind: tagged(tmp_path, f"{kind}.csv", tag) for kind in ("customers", "contacts", "deals")}
     before = event_count(db)
-    first = {kind: do_import(customers, kind, files[kind], batch_size=2) for kind in files}  # several batches
+    first = {kind: do_import(customers, kind, files[kind], batch_size=2, processes=processes)  # several batches
+             for kind in files}
+    assert [r.row for r in first["deals"].results] == sorted(r.row for r in first["deals"].results)
 
     assert {kind: s.counts["imported"] for kind, s in first.items()} == {"customers": 5, "contacts": 5, "deals": 4}
     assert {kind: set(refused(s)) for kind, s in first.items()} == {"customers": {5}, "contacts": {4, 6},
@@ -108,7 +113,7 @@ def test_a_real_run_imports_the_good_rows_and_a_second_run_appends_nothing(custo
     assert registered is not None
     assert customers.get_customer(customer_id_for(f"{tag}C0003")).state.company_name == "北海食品株式会社"
 
-    again = {kind: do_import(customers, kind, files[kind]) for kind in files}
+    again = {kind: do_import(customers, kind, files[kind], processes=processes) for kind in files}
     assert event_count(db) == before + 14  # nothing appended
     for kind, summary in again.items():
         assert summary.counts["imported"] == 0
@@ -174,7 +179,7 @@ def test_excel_with_a_title_row_on_a_named_sheet(customers, tmp_path, tag) -> No
     mapping.write_text((EXAMPLES / "deals.mapping.yaml").read_text(encoding="utf-8")
                        .replace("kind: deals\n", "kind: deals\nheader_row: 2\n"), encoding="utf-8")
 
-    summary = do_import(customers, "deals", path, mapping=mapping, sheet="案件一覧")
+    summary = do_import(customers, "deals", path, mapping=mapping, sheet="案件一覧", processes=2)  # each reads it
     assert summary.detail == "Excel, sheet 案件一覧"
     assert summary.counts["imported"] == 4 and len(summary.results) == 6
     assert set(refused(summary)) == {5, 6}  # the sheet's own row numbers
