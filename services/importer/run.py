@@ -11,11 +11,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
-import multiprocessing
-import queue
 import sys
 import time
-import traceback
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -25,13 +22,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from services.importer import ImportSetupError, customer_id_for
+from services.importer import customer_id_for
 from services.importer.lookups import LookupTable, load_lookups
 from services.importer.mapping import Mapping, load_mapping
 from services.importer.readers import Table, open_table
 from services.importer.rows import IMPORT_SCOPE, Prepared, RowMapper
 from shared.application import Customers, Envelope, Outcome
 from shared.bootstrap import reconnected
+from shared.forking import in_processes
 from shared.commands import RegisterCustomer
 from shared.domain.errors import DomainError, IdempotencyKeyReusedError, InvalidFieldError, NotFoundError
 from shared.events import Actor
@@ -165,66 +163,19 @@ def _import_rows(customers: Customers, table: Table, mapper: RowMapper, summary:
 def _import_in_processes(customers: Customers, table: Table, mapper: RowMapper, summary: Summary, batch_size: int,
                          processes: int, advance: Callable[[int], Any]) -> None:
     """``_import_rows`` in forked processes, each its own share of the customer codes, its own reading of the file
-    and its own connections; their results (and the placeholder's) gathered into the summary."""
-    context = multiprocessing.get_context("fork")
-    done = context.Value("q", 0)
-    outcomes: Any = context.Queue()
-    workers = [context.Process(target=_import_share, name=f"import-{i}", daemon=True, args=(
-        customers, table, mapper, summary, batch_size, Share(i, processes), done, outcomes)) for i in range(processes)]
-    found: dict[int, tuple[list[RowResult], tuple[str, str] | None, str | None, str | None]] = {}
-    shown = 0
-    try:
-        for worker in workers:
-            worker.start()
-        while len(found) < processes:
-            try:
-                index, outcome = outcomes.get(timeout=0.2)
-                found[index] = outcome
-            except queue.Empty:
-                for index, worker in enumerate(workers):
-                    if worker.exitcode is not None and index not in found:
-                        with contextlib.suppress(queue.Empty):  # its outcome may have come after the timeout
-                            while True:
-                                late, outcome = outcomes.get(timeout=1)
-                                found[late] = outcome
-                        if index not in found:
-                            raise RuntimeError(f"import process {index + 1} of {processes} ended (exit code "
-                                               f"{worker.exitcode}) before its rows were imported") from None
-            advance(done.value - shown)
-            shown = done.value
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-            worker.join()
-    for results, placeholder, setup_error, failure in found.values():
-        if setup_error:
-            raise ImportSetupError(setup_error)
-        if failure:
-            raise RuntimeError(f"an import process failed:\n{failure}")
-        summary.results += results
-        summary.placeholder = placeholder or summary.placeholder
-
-
-def _import_share(customers: Customers, table: Table, mapper: RowMapper, summary: Summary, batch_size: int,
-                  share: Share, done: Any, outcomes: Any) -> None:
-    """One forked process: its own application (never the parent's connections), the file read again."""
-    def advance(count: int) -> None:
-        with done.get_lock():
-            done.value += count
-
-    mine = Summary(summary.kind, summary.source, summary.detail, summary.dry_run)
-    try:
+    and its own connections (never the parent's); their results (and the placeholder's) gathered into the summary."""
+    def import_share(index: int, advance: Callable[[int], Any]) -> tuple[list[RowResult], tuple[str, str] | None]:
+        mine = Summary(summary.kind, summary.source, summary.detail, summary.dry_run)
         own = reconnected(customers)
         try:
-            _import_rows(own, table.reopened(), mapper, mine, batch_size, share, advance)
+            _import_rows(own, table.reopened(), mapper, mine, batch_size, Share(index, processes), advance)
         finally:
             own.close()
-        outcomes.put((share.index, (mine.results, mine.placeholder, None, None)))
-    except ImportSetupError as error:
-        outcomes.put((share.index, ([], None, str(error), None)))
-    except BaseException as error:  # noqa: BLE001 - the parent reports it
-        outcomes.put((share.index, ([], None, None, "".join(traceback.format_exception(error)))))
+        return mine.results, mine.placeholder
+
+    for results, placeholder in in_processes(import_share, processes, advance):
+        summary.results += results
+        summary.placeholder = placeholder or summary.placeholder
 
 
 @contextlib.contextmanager

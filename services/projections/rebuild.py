@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import multiprocessing
 import os
-import queue
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +36,7 @@ from services.projections.base import Projection
 from services.projections.dead_letters import DeadLetter
 from services.projections.store import EventSource
 from shared.event_store import EVERY_STREAM, EventStoreReader, Slice, open_event_store
+from shared.forking import in_processes
 from shared.migrations.read_models import record_rebuilt
 from shared.process import ProcessDefinition
 from shared.settings import Settings
@@ -146,63 +144,21 @@ def _replay_in_processes(projection_class: type[Projection], process: ProcessDef
                          processes: int, up_to: int, page_size: int,
                          advance: Callable[[int], Any]) -> tuple[int, list[DeadLetter]]:
     """``replay`` in as many forked processes as asked, each its own slice of the streams on its own connections;
-    the events they read (added up as they go, for the progress bar) and their dead letters."""
-    context = multiprocessing.get_context("fork")  # the projection class and process definition as they are here
-    done = context.Value("q", 0)
-    outcomes: Any = context.Queue()
-    workers = [context.Process(target=_replay_slice, name=f"rebuild-{i}", daemon=True, args=(
-        projection_class, process, database_url, Slice(i, processes), up_to, page_size, done, outcomes))
-        for i in range(processes)]
-    results: dict[int, tuple[int, list[DeadLetter], str | None]] = {}
-    shown = 0
-    try:
-        for worker in workers:
-            worker.start()
-        while len(results) < processes:
-            try:
-                index, result = outcomes.get(timeout=0.2)
-                results[index] = result
-            except queue.Empty:
-                for index, worker in enumerate(workers):
-                    if worker.exitcode is not None and index not in results:
-                        with contextlib.suppress(queue.Empty):  # its result may have come after the timeout
-                            while True:
-                                found, result = outcomes.get(timeout=1)
-                                results[found] = result
-                        if index not in results:
-                            raise RebuildError(f"rebuild process {index + 1} of {processes} ended "
-                                               f"(exit code {worker.exitcode}) before its slice was replayed") from None
-            advance(done.value - shown)
-            shown = done.value
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-            worker.join()
-    failures = [failure for _, _, failure in results.values() if failure]
-    if failures:
-        raise RebuildError(f"{len(failures)} of {processes} rebuild processes failed; the first:\n{failures[0]}")
-    return sum(r[0] for r in results.values()), [letter for r in results.values() for letter in r[1]]
-
-
-def _replay_slice(projection_class: type[Projection], process: ProcessDefinition, database_url: str, part: Slice,
-                  up_to: int, page_size: int, done: Any, outcomes: Any) -> None:
-    """One forked process: its own event store reader and connection (never the parent's), its slice replayed."""
-    def advance(count: int) -> None:
-        with done.get_lock():
-            done.value += count
-
-    try:
+    the events they read and their dead letters."""
+    def replay_slice(index: int, advance: Callable[[int], Any]) -> tuple[int, list[DeadLetter]]:
         reader = open_event_store(Settings(database_url=database_url, postgres_pool_size=2))
         try:
             with psycopg.connect(database_url) as conn, fewer_collections():
-                events, letters = replay(conn, projection_class(process, suffix=SUFFIX), EventSource(reader), part,
-                                         up_to, page_size, advance)
+                return replay(conn, projection_class(process, suffix=SUFFIX), EventSource(reader),
+                              Slice(index, processes), up_to, page_size, advance)
         finally:
             reader.close()
-        outcomes.put((part.index, (events, letters, None)))
-    except BaseException as error:  # noqa: BLE001 - the parent reports it and stops the rebuild
-        outcomes.put((part.index, (0, [], "".join(traceback.format_exception(error)))))
+
+    try:
+        replayed = in_processes(replay_slice, processes, advance)
+    except Exception as error:
+        raise RebuildError(f"a rebuild process failed: {type(error).__name__}: {error}") from error
+    return sum(events for events, _ in replayed), [letter for _, letters in replayed for letter in letters]
 
 
 @contextlib.contextmanager
