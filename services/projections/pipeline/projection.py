@@ -38,7 +38,10 @@ from shared.process import ProcessDefinition
 JSON_COLUMNS = frozenset({"missing_information", "win_reasons"})
 DEAL_ROWS = Rows(*t.DEAL_TYPES)
 JSON_ROWS = Rows("uuid", "jsonb")  # customer id, a JSON document as text
-WRITTEN_KEPT = 20_000  # customers whose state as written a projection keeps in memory for its next batches
+# How much of the customers' states as last written a projection keeps in memory for its next batches, counted as
+# their JSON (a state takes about 6 times its JSON as Python objects: 32 MB of JSON, ~200 MB, ~15,000 customers of
+# the benchmark's history)
+WRITTEN_KEPT_BYTES = 32 * 1024 * 1024
 
 
 def _evolve(event: ev.CustomerEvent, states: dict[UUID, CustomerState]) -> None:
@@ -88,8 +91,10 @@ class PipelineProjection(Projection):
 
     def __init__(self, process: ProcessDefinition, suffix: str = "") -> None:
         super().__init__(process, suffix)
-        # customer -> (stream version, state, deal rows) as this process last wrote them (``_load_states``)
-        self._written: dict[UUID, tuple[int, CustomerState, dict[str, dict[str, Any]]]] = {}
+        # customer -> (stream version, state, deal rows, the state's JSON size) as this process last wrote them
+        # (``_load_states``), the longest unwritten first
+        self._written: dict[UUID, tuple[int, CustomerState, dict[str, dict[str, Any]], int]] = {}
+        self._written_bytes = 0  # the JSON size of the states kept
 
     def write(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
         states, before = self._load_states(curs, events)  # deal rows as the table holds them
@@ -103,9 +108,10 @@ class PipelineProjection(Projection):
                 history.record(event)
                 closings.record(event)
                 entries.record(event)
+        documents = {c: states[c].model_dump_json() for c in events}
         JSON_ROWS.execute(curs, SQL("INSERT INTO {0} (customer_id, state) SELECT * FROM {1} ON CONFLICT (customer_id) "
                                     "DO UPDATE SET state = EXCLUDED.state").format(self.table(t.STATES), JSON_ROWS.sql),
-                          [(c, states[c].model_dump_json()) for c in events])
+                          list(documents.items()))
         touches = [(c, orjson.dumps({k: v.isoformat() for k, v in states[c].last_touch.items()}).decode())
                    for c in events if c not in touched or touched[c] != states[c].last_touch]
         JSON_ROWS.execute(curs, SQL("INSERT INTO {0} (customer_id, last_touch) SELECT * FROM {1} "
@@ -123,9 +129,10 @@ class PipelineProjection(Projection):
         closings.save(curs, self.table(t.OUTCOMES), states)
         entries.save(curs, self.table(t.PHASE_ENTRIES), self.table(t.FUNNEL_MONTHS), states)
         for c, customer_events in events.items():
-            self._written[c] = (customer_events[-1].originator_version, states[c], after[c])
-        while len(self._written) > WRITTEN_KEPT:
-            del self._written[next(iter(self._written))]  # the longest unwritten
+            self._written[c] = (customer_events[-1].originator_version, states[c], after[c], len(documents[c]))
+            self._written_bytes += len(documents[c])
+        while self._written_bytes > WRITTEN_KEPT_BYTES and self._written:
+            self._written_bytes -= self._written.pop(next(iter(self._written)))[3]  # the longest unwritten
 
     def _deal_rows(self, customer_id: UUID, state: CustomerState) -> dict[str, dict[str, Any]]:
         return {d: deal_row(self.process, customer_id, UUID(d), state) for d in state.deals}
@@ -139,6 +146,7 @@ class PipelineProjection(Projection):
         states, rows, unknown = {}, {}, []
         for c, customer_events in events.items():
             written = self._written.pop(c, None)
+            self._written_bytes -= written[3] if written is not None else 0
             if written is not None and written[0] == customer_events[0].originator_version - 1:
                 states[c], rows[c] = written[1], written[2]
             else:
