@@ -44,6 +44,7 @@ from shared.wire import Delivered
 
 SUFFIX = "__rebuild"
 PAGE_SIZE = 20_000  # notifications read and applied per transaction
+FIRST_PAGE_SIZE = 2_000  # the first page of a replay, applied while the next is read
 REBUILD_GC_THRESHOLD = (1_000_000, 50, 100)  # gc.set_threshold while a rebuild runs
 RETRIED_DEADLOCKS = 5  # a page whose transaction PostgreSQL broke a deadlock with is applied again
 
@@ -119,10 +120,12 @@ def replay(conn: psycopg.Connection, target: Projection, source: EventSource, pa
     either side waits."""
     events, letters = 0, []
     with ThreadPoolExecutor(1, "rebuild-read") as reading:
-        upcoming = reading.submit(_read_page, source, 0, up_to, page_size, part)
+        asked = min(page_size, FIRST_PAGE_SIZE)  # a small first page: nothing is applied until it is decoded
+        upcoming = reading.submit(_read_page, source, 0, up_to, asked, part)
         while True:
             page = upcoming.result()
-            if page.read == page_size:
+            full, asked = page.read == asked, page_size
+            if full:
                 upcoming = reading.submit(_read_page, source, page.last, up_to, page_size, part)
             for attempt in range(RETRIED_DEADLOCKS + 1):
                 found: list[DeadLetter] = []
@@ -136,7 +139,7 @@ def replay(conn: psycopg.Connection, target: Projection, source: EventSource, pa
             letters += found
             events += page.read
             advance(page.read)
-            if page.read < page_size:
+            if not full:
                 return events, letters
 
 
