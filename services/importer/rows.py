@@ -103,9 +103,7 @@ class RowMapper:
 
     def prepare(self, number: int, cells: dict[str, Any]) -> Prepared:
         try:
-            for lookup in self.lookups:
-                cells = lookup.join(cells)
-            return self._build(number, cells)
+            return self._build(number, self._joined(cells))
         except (RowError, LookupMiss) as error:
             return Prepared(number, "", "", error=str(error))
         except RowSkipped as skipped:
@@ -115,11 +113,16 @@ class RowMapper:
         """The customer code a row goes to, as ``prepare`` reads it (the placeholder's for a row without one where
         the mapping says so); None when it cannot be read (``prepare`` refuses or skips the row)."""
         try:
-            for lookup in self.lookups:
-                cells = lookup.join(cells)
+            cells = self._joined(cells)
             return self._code("code", cells) if self.mapping.kind == "customers" else self._customer_code(cells)
         except (RowError, LookupMiss, RowSkipped):
             return None
+
+    def _joined(self, cells: dict[str, Any]) -> dict[str, Any]:
+        """The row with the columns of its lookup files."""
+        for lookup in self.lookups:
+            cells = lookup.join(cells)
+        return cells
 
     # --- kinds -------------------------------------------------------------------
     def _customer(self, number: int, cells: dict[str, Any]) -> Prepared:

@@ -107,7 +107,7 @@ class EventSource:
             cls, direct = self._classes.get(topic) or self._class(topic)
             if direct and isinstance(state, bytes) and SEALED_MARK not in state:  # the mapper opens sealed ones
                 event = cls.model_validate_json(state)
-                event.__pydantic_private__["_stored"] = state  # remember_stored_state, without a call per event
+                event.remember_stored_state(state)
             else:
                 event = self.reader.mapper.to_domain_event(StoredEvent(
                     originator_id=row["originator_id"], originator_version=row["originator_version"], topic=topic,

@@ -63,6 +63,13 @@ class PipelineProjection(Projection):
                      "keys, kept in each customer's state (pipeline_states; 削除済み once erased); company-level "
                      "data: company, deals, amounts, stages, notes, reasons")
 
+    def __init__(self, process: ProcessDefinition, suffix: str = "") -> None:
+        super().__init__(process, suffix)
+        # customer -> (stream version, state, deal rows, the state's JSON size) as this process last wrote them
+        # (``_load_states``), the longest unwritten first
+        self._written: dict[UUID, tuple[int, CustomerState, dict[str, dict[str, Any]], int]] = {}
+        self._written_bytes = 0  # the JSON size of the states kept
+
     def schema(self) -> dict[str, Sequence[Composable]]:
         return t.schema(self.table)
 
@@ -88,13 +95,6 @@ class PipelineProjection(Projection):
                 self.table(t.CUSTOMERS), self.table(t.STATES)))
             curs.execute(SQL("ALTER TABLE {0} DROP COLUMN last_touch").format(self.table(t.DEALS)))
         return deferred
-
-    def __init__(self, process: ProcessDefinition, suffix: str = "") -> None:
-        super().__init__(process, suffix)
-        # customer -> (stream version, state, deal rows, the state's JSON size) as this process last wrote them
-        # (``_load_states``), the longest unwritten first
-        self._written: dict[UUID, tuple[int, CustomerState, dict[str, dict[str, Any]], int]] = {}
-        self._written_bytes = 0  # the JSON size of the states kept
 
     def write(self, curs: Cursor, events: dict[UUID, list[ev.CustomerEvent]]) -> None:
         states, before = self._load_states(curs, events)  # deal rows as the table holds them
